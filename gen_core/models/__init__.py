@@ -1,1 +1,34 @@
-"""gen_core.models."""
+"""Model families, one file each, and :func:`load_pretrained`, which reads any gen_core weights folder or repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gen_core.hub import HubModule, WeightsError, read_config, resolve
+from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
+
+MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder}
+
+
+def register(cls: type[HubModule]) -> type[HubModule]:
+    """Register a model class under its config's ``model_type`` so :func:`load_pretrained` can find it."""
+    MODEL_CLASSES[cls.config_class.model_type] = cls
+    return cls
+
+
+def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "cpu",
+                    local_files_only: bool = False) -> HubModule:
+    """Load any gen_core model from a folder or Hub repo id, choosing the class from ``config.json``'s model_type.
+
+    >>> vae = load_pretrained("pretrained/vae-fmnist-16")  # doctest: +SKIP
+    """
+    folder = resolve(name_or_path, local_files_only=local_files_only)
+    model_type = read_config(folder)["model_type"]
+    if model_type not in MODEL_CLASSES:
+        raise WeightsError(f"{folder}/config.json has model_type {model_type!r}; gen_core knows {sorted(MODEL_CLASSES)}.")
+    return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
+
+
+__all__ = ["VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

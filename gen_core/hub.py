@@ -1,0 +1,149 @@
+"""Weights in the layout of a Hugging Face model repo: ``config.json`` + ``model.safetensors`` + ``README.md``.
+
+Saving goes through ``huggingface_hub.PyTorchModelHubMixin`` (which also gives ``push_to_hub``). Loading is our
+own and strict: it reads a local folder or a Hub repo id (offline from a populated cache when
+``HF_HUB_OFFLINE=1``), accepts safetensors only (never a pickle, unlike the mixin's ``pytorch_model.bin``
+fallback), and turns a missing or mismatched file into an error that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+REPO_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
+
+T = TypeVar("T", bound="HubModule")
+
+
+class WeightsError(RuntimeError):
+    """A weights folder or repo is missing a file or does not match the model it claims to hold."""
+
+
+def resolve(name_or_path: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
+            local_files_only: bool = False) -> Path:
+    """Return a local folder holding the repo files: the folder itself, or a Hub snapshot (from cache if offline)."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    text = str(name_or_path)
+    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise WeightsError(
+            f"{text!r} is neither a folder nor a Hub repo id of the form 'owner/name'. Pass a folder that holds "
+            f"{CONFIG_NAME} and {WEIGHTS_NAME}, e.g. 'pretrained/vae-fmnist-16'."
+        )
+    try:
+        return Path(snapshot_download(repo_id=text, revision=revision, cache_dir=cache_dir,
+                                      allow_patterns=REPO_FILES, local_files_only=local_files_only))
+    except LocalEntryNotFoundError as err:
+        raise WeightsError(
+            f"Repo {text!r} is not in the Hugging Face cache and the Hub cannot be reached (offline). Download it "
+            f"once with network access, or pass a local folder. ({err.__class__.__name__})"
+        ) from err
+    except HfHubHTTPError as err:
+        raise WeightsError(f"Could not fetch repo {text!r} from the Hub: {err}") from err
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """Read and check ``config.json`` of a weights folder."""
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise WeightsError(f"{folder} has no {CONFIG_NAME}; a gen_core weights folder holds {', '.join(REPO_FILES)}.")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{config_path} is not valid JSON ({err}).") from err
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise WeightsError(f"{config_path} has no 'model_type' field, so gen_core cannot tell which model it is.")
+    return config
+
+
+def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
+    """Build a config dataclass from a dict, rejecting unknown keys (a sign of a mismatched folder)."""
+    names = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise WeightsError(f"config.json has fields {unknown} that {config_cls.__name__} does not know; "
+                           f"the folder was written by a different model or version.")
+    if data.get("model_type", config_cls.model_type) != config_cls.model_type:
+        raise WeightsError(f"config.json says model_type={data['model_type']!r}, expected {config_cls.model_type!r}.")
+    return config_cls(**data)
+
+
+def load_state_into(model: nn.Module, weights_path: Path, device: str | torch.device = "cpu") -> None:
+    """Load safetensors weights into ``model``, requiring exactly the same names and shapes."""
+    if not weights_path.is_file():
+        raise WeightsError(f"{weights_path.parent} has no {WEIGHTS_NAME}; gen_core only loads safetensors weights.")
+    try:
+        state = load_file(str(weights_path), device=str(device))
+    except (SafetensorError, OSError) as err:
+        raise WeightsError(f"{weights_path} is not a readable safetensors file ({err}).") from err
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shape_bad = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                 for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
+    if missing or unexpected or shape_bad:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing[:5]}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected[:5]}")
+        if shape_bad:
+            parts.append(f"shape mismatches {shape_bad[:5]}")
+        raise WeightsError(f"{weights_path} does not match config.json: {'; '.join(parts)}.")
+    model.load_state_dict(state, strict=True)
+
+
+class HubModule(nn.Module, PyTorchModelHubMixin, library_name="gen_core", license="apache-2.0",
+                tags=["gen_core", "generative-model"]):
+    """Base class of every gen_core model: built from one config dataclass, saved and loaded in Hub layout.
+
+    Subclasses set ``config_class`` and take ``config`` as their only constructor argument.
+    """
+
+    config_class: type
+
+    def save_pretrained(self, save_directory: str | Path, *, card: str | None = None,  # type: ignore[override]
+                        card_data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Write config.json, model.safetensors and a model card (``card`` is its Markdown body)."""
+        save_directory = Path(save_directory)
+        super().save_pretrained(save_directory, **kwargs)
+        write_model_card(save_directory, card or f"# {type(self).__name__}\n\nTrained with gen_core.\n",
+                         card_data or {})
+
+    @classmethod
+    def from_pretrained(cls: type[T], name_or_path: str | Path, *, device: str | torch.device = "cpu",  # type: ignore[override]
+                        revision: str | None = None, cache_dir: str | Path | None = None,
+                        local_files_only: bool = False) -> T:
+        """Load a model from a folder or Hub repo id; raises :class:`WeightsError` on any mismatch."""
+        folder = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        config = config_from_dict(cls.config_class, read_config(folder))
+        model = cls(config)
+        load_state_into(model, folder / WEIGHTS_NAME, device="cpu")
+        return model.to(device).eval()
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        """The model's config as a plain dict (what config.json holds)."""
+        cfg = getattr(self, "config")
+        return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+
+
+def write_model_card(folder: Path, body: str, card_data: dict[str, Any]) -> None:
+    """Write ``README.md``: Hub metadata front matter (library, license, tags, datasets, metrics) and the body."""
+    data = ModelCardData(library_name="gen_core", license="apache-2.0",
+                         tags=["gen_core", "generative-model", "pytorch"], **card_data)
+    ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n").save(folder / CARD_NAME)

@@ -1,0 +1,219 @@
+"""Autoencoders and variational autoencoders for 28x28 images, all of the family in one file.
+
+- Autoencoder, trained on ``||x - D(E(x))||^2`` (lecture notes 001, Ryu SNU ch. 5, "Autoencoder"); with
+  ``corruption`` set it is the denoising autoencoder of Vincent et al. (2010), and ``anomaly_score`` is the
+  ``s(x) = ||x - D(E(x))||^2`` of seed 001.
+- VAE: Gaussian encoder ``q(z|x) = N(mu(x), diag sigma^2(x))`` with the reparameterisation
+  ``z = mu + sigma * eps`` (seed 000 2.5.3, 003, 004); Bernoulli or Gaussian decoder; beta-VAE weight on the KL
+  (seed 000 A.3.2, 001) with an optional linear KL-annealing ramp from 0 (seed 000); the IWAE bound as an
+  importance-sampled estimate of ``log p(x)`` (seed 001, 004; Burda et al. 2016).
+
+Data convention: images are floats in [0, 1]. ``preprocess`` turns them into what the likelihood is defined on:
+a Bernoulli decoder sees stochastically binarised pixels (so its likelihood is an exact discrete one and its
+mean image estimates the grey level); a Gaussian decoder sees uniformly dequantised pixels ``(255 x + u) / 256``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from gen_core import losses
+from gen_core.hub import HubModule
+from gen_core.nn import ConvDecoder28, ConvEncoder28
+
+
+def preprocess_images(x: Tensor, likelihood: str, generator: torch.Generator | None = None) -> Tensor:
+    """Map images in [0, 1] onto the support of the likelihood: binarise (Bernoulli) or dequantise (Gaussian)."""
+    if likelihood == "bernoulli":
+        return torch.bernoulli(x, generator=generator)
+    if likelihood == "gaussian":
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (x * 255.0 + u) / 256.0
+    if likelihood == "none":
+        return x
+    raise ValueError(f"unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'")
+
+
+def kl_weight(step: int, beta: float, schedule: str, warmup_steps: int) -> float:
+    """KL weight at ``step``: ``beta`` (constant), or ``beta * min(1, step / warmup_steps)`` (linear annealing, seed 000)."""
+    if schedule == "constant" or warmup_steps <= 0:
+        return beta
+    if schedule == "linear":
+        return beta * min(1.0, step / warmup_steps)
+    raise ValueError(f"unknown KL schedule {schedule!r}; choose 'constant' or 'linear'")
+
+
+@dataclass
+class AutoencoderConfig:
+    """Deterministic (optionally denoising) convolutional autoencoder for 28x28 images."""
+
+    model_type: str = "autoencoder"
+    latent_dim: int = 16
+    channels: int = 32                 # width of the first conv; the second has twice as many
+    hidden: int = 256                  # width of the fully connected layer between convs and code
+    corruption: Literal["none", "gaussian", "masking"] = "none"  # "none": plain AE; else denoising AE
+    noise_level: float = 0.3           # Gaussian noise std, or the fraction of pixels masked to 0
+
+
+class Autoencoder(HubModule):
+    """``x -> E(x) -> D(E(x))``; trained on squared error, from corrupted inputs when denoising."""
+
+    config_class = AutoencoderConfig
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        if config.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {config.latent_dim}")
+        if not 0.0 <= config.noise_level <= (1.0 if config.corruption == "masking" else 10.0):
+            raise ValueError(f"noise_level {config.noise_level} is out of range for corruption {config.corruption!r}")
+        self.config = config
+        self.encoder = ConvEncoder28(config.latent_dim, config.channels, config.hidden)
+        self.decoder = ConvDecoder28(config.latent_dim, config.channels, config.hidden)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, 1, 28, 28) in [0, 1] -> code (B, latent_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(B, latent_dim) -> image (B, 1, 28, 28) in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def corrupt(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The denoising AE's corruption of x (Vincent et al. 2010): additive Gaussian noise or random masking."""
+        cfg = self.config
+        if cfg.corruption == "none":
+            return x
+        if cfg.corruption == "gaussian":
+            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            return (x + cfg.noise_level * noise).clamp(0.0, 1.0)
+        keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= cfg.noise_level
+        return x * keep
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """``D(E(x))``."""
+        return self.decode(self.encode(x))
+
+    def anomaly_score(self, x: Tensor) -> Tensor:
+        """``s(x) = ||x - D(E(x))||^2`` per image (seed 001, "Anomaly/outlier detection"); shape (B,)."""
+        return losses.squared_error(x, self.reconstruct(x))
+
+    def preprocess(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Autoencoders train on the grey levels as they are."""
+        return x
+
+    def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
+        """Training objective: mean squared reconstruction error of the (corrupted) input against the clean x."""
+        recon = losses.squared_error(x, self.reconstruct(self.corrupt(x))).mean()
+        return {"loss": recon, "recon": recon.detach()}
+
+
+@dataclass
+class VAEConfig:
+    """Convolutional VAE for 28x28 images (a beta-VAE when beta != 1)."""
+
+    model_type: str = "vae"
+    latent_dim: int = 16
+    channels: int = 32                 # width of the first conv; the second has twice as many
+    hidden: int = 256
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    gaussian_logvar: float | None = None  # fixed decoder log-variance; None learns one shared scalar
+    beta: float = 1.0                  # weight on the KL term; 1 is the ELBO, > 1 the beta-VAE of seed 000 A.3.2
+    kl_schedule: Literal["constant", "linear"] = "constant"
+    kl_warmup_steps: int = 0           # linear annealing: the KL weight ramps 0 -> beta over these steps
+
+
+class VAE(HubModule):
+    """Variational autoencoder: ``encode`` gives ``(mu, logvar)``, ``decode`` the mean image, ``sample`` draws images."""
+
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        if config.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {config.latent_dim}")
+        if config.likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {config.likelihood!r}")
+        if config.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {config.beta}")
+        self.config = config
+        self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
+        self.decoder = ConvDecoder28(config.latent_dim, config.channels, config.hidden)
+        if config.likelihood == "gaussian" and config.gaussian_logvar is None:
+            self.decoder_logvar = nn.Parameter(torch.full((1,), -3.0))
+        else:
+            self.register_buffer("decoder_logvar", torch.full((1,), float(config.gaussian_logvar or 0.0)))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 1, 28, 28) -> posterior mean and log-variance, each (B, latent_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(B, latent_dim) -> mean image (B, 1, 28, 28) in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode ``n`` draws from the prior N(0, I): mean images (n, 1, 28, 28)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.decode(z)
+
+    def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``z = mu + sigma * eps``, eps ~ N(0, I) (seed 000 2.5.3)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def recon_nll(self, x: Tensor, z: Tensor) -> Tensor:
+        """``-log p(x|z)`` per image for the configured decoder; shape (B,), nats."""
+        out = self.decoder(z)
+        if self.config.likelihood == "bernoulli":
+            return losses.bernoulli_nll(out, x)
+        return losses.gaussian_nll(torch.sigmoid(out), self.decoder_logvar, x)
+
+    def preprocess(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Images in [0, 1] -> the likelihood's support (binarised or dequantised); see the module docstring."""
+        return preprocess_images(x, self.config.likelihood, generator)
+
+    def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-image reconstruction NLL, KL and ELBO (one posterior sample), each shape (B,)."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        recon = self.recon_nll(x, z)
+        kl = losses.kl_normal_std_normal(mu, logvar)
+        return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
+
+    def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
+        """Training objective: the negative (beta-weighted, possibly annealed) ELBO averaged over the batch."""
+        cfg = self.config
+        terms = self.elbo_terms(x)
+        beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
+        loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
+        return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
+
+    @torch.no_grad()
+    def iwae_log_likelihood(self, x: Tensor, k: int = 1000, chunk: int = 250) -> Tensor:
+        """IWAE bound with ``k`` importance samples per image, shape (B,); ``k = 1`` is a one-sample ELBO.
+
+        ``log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`` (seed 001; Burda et al. 2016). Samples are drawn
+        ``chunk`` at a time to bound memory.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        mu, logvar = self.encode(x)
+        terms: list[tuple[Tensor, Tensor, Tensor]] = []
+        for start in range(0, k, chunk):
+            kk = min(chunk, k - start)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(kk, *mu.shape, device=mu.device)  # (kk, B, D)
+            x_rep = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * x.shape[0], *x.shape[1:])
+            log_px_z = -self.recon_nll(x_rep, z.reshape(-1, mu.shape[1])).view(kk, -1)
+            terms.append((log_px_z, losses.std_normal_log_prob(z), losses.normal_log_prob(z, mu, logvar)))
+        log_px_z, log_pz, log_qz_x = (torch.cat(parts, dim=0) for parts in zip(*terms))  # each (K, B)
+        return losses.iwae_bound(log_px_z, log_pz, log_qz_x)
