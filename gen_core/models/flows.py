@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gen_core.hub import HubModule
+
 __all__ = [
     "FlowConfig",
     "Flow",
@@ -467,7 +469,7 @@ class MonotoneTanh1D(nn.Module):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class Flow(nn.Module):
+class Flow(HubModule):
     """A normalizing flow ``z = f_K o ... o f_1 (x)`` with base ``p_Z = N(0, I)``, built from a ``FlowConfig``.
 
     - ``nice``: additive couplings with alternating halves, then a diagonal scaling (Dinh et al. 2015).
@@ -477,7 +479,10 @@ class Flow(nn.Module):
 
     ``log_prob(x) = log p_Z(f(x)) + sum_k log |det df_k/dh_{k-1}|`` (notes 001, "Composing flows").
     With batch norm, call ``.eval()`` before evaluating densities or sampling (running statistics).
+    Saved and loaded in Hub layout (config.json + model.safetensors) through ``HubModule``.
     """
+
+    config_class = FlowConfig
 
     def __init__(self, config: FlowConfig) -> None:
         super().__init__()
@@ -529,8 +534,11 @@ class Flow(nn.Module):
         z, logdet = self.transform(x)
         return self.base_log_prob(z) + logdet
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Training objective for the shared loop: ``{"loss": -mean log p(x), "nll": the same, detached}`` (nats)."""
+    def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
+        """Training objective for the shared loop: ``{"loss": -mean log p(x), "nll": the same, detached}`` (nats).
+
+        ``step`` is part of the shared loop's calling convention; flows do not use it.
+        """
         loss = -self.log_prob(x).mean()
         return {"loss": loss, "nll": loss.detach()}
 
