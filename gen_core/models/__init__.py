@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 
 from gen_core.hub import HubModule, WeightsError, read_config, resolve
+from gen_core.models.flows import Flow, FlowConfig
 from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
-MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder}
+MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow}
 
 
 def register(cls: type[HubModule]) -> type[HubModule]:
@@ -31,4 +32,4 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]
+__all__ = ["Flow", "FlowConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

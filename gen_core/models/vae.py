@@ -217,3 +217,26 @@ class VAE(HubModule):
             terms.append((log_px_z, losses.std_normal_log_prob(z), losses.normal_log_prob(z, mu, logvar)))
         log_px_z, log_pz, log_qz_x = (torch.cat(parts, dim=0) for parts in zip(*terms))  # each (K, B)
         return losses.iwae_bound(log_px_z, log_pz, log_qz_x)
+
+    @torch.no_grad()
+    def interpolate(self, x_a: Tensor, x_b: Tensor, steps: int = 8) -> Tensor:
+        """Decode ``steps`` points on the straight line between the posterior means of two images.
+
+        ``x_a``, ``x_b``: (1, 1, 28, 28). Returns (steps, 1, 28, 28); the ends are the two reconstructions.
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        mu_a, mu_b = self.encode(x_a)[0], self.encode(x_b)[0]
+        t = torch.linspace(0.0, 1.0, steps, device=mu_a.device).unsqueeze(1)
+        return self.decode((1 - t) * mu_a + t * mu_b)
+
+    @torch.no_grad()
+    def decode_grid(self, n: int = 15, extent: float = 3.0) -> Tensor:
+        """The decoded manifold of a 2-D latent: an ``n`` x ``n`` grid over [-extent, extent]^2, rows top to bottom
+        from z2 = +extent. Returns (n * n, 1, 28, 28)."""
+        if self.latent_dim != 2:
+            raise ValueError(f"decode_grid needs a 2-D latent; this model has {self.latent_dim} dims")
+        device = next(self.parameters()).device
+        axis = torch.linspace(-extent, extent, n, device=device)
+        z2, z1 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+        return self.decode(torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1))

@@ -1,0 +1,69 @@
+"""What every tab shares: input validation that ends in a ``gr.Error`` sentence, and where weights live."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+PRETRAINED_DIR = Path(os.environ.get("GEN_CORE_PRETRAINED", Path(__file__).resolve().parents[2] / "pretrained"))
+
+
+def number(value: Any, name: str, lo: float, hi: float) -> float:
+    """A finite number in [lo, hi], or a ``gr.Error`` that says what was wrong and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise gr.Error(f"{name} must be a number between {lo:g} and {hi:g}, not {type(value).__name__} {value!r}.")
+    if not math.isfinite(value):
+        raise gr.Error(f"{name} must be a finite number between {lo:g} and {hi:g}, not {value}.")
+    if not lo <= value <= hi:
+        raise gr.Error(f"{name} must be between {lo:g} and {hi:g}; got {value:g}.")
+    return float(value)
+
+
+def integer(value: Any, name: str, lo: int, hi: int) -> int:
+    """An integer in [lo, hi] (a float with no fractional part is accepted), else a ``gr.Error``."""
+    x = number(value, name, lo, hi)
+    if x != int(x):
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}; got {x:g}.")
+    return int(x)
+
+
+def choice(value: Any, name: str, options: list[str]) -> str:
+    """One of ``options``, else a ``gr.Error`` listing them."""
+    if value not in options:
+        raise gr.Error(f"{name} must be one of {', '.join(options)}; got {value!r}.")
+    return value
+
+
+def _check_payload(payload: Any, label: str | None, lo: float | None, hi: float | None) -> None:
+    if payload is None:
+        return
+    if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
+        span = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else ""
+        raise gr.Error(f"{label or 'This field'} must be a number{span}, not {payload!r}.")
+
+
+class Number(gr.Number):
+    """``gr.Number`` whose preprocessing turns a non-numeric payload (e.g. text sent through the API) into a
+    ``gr.Error`` sentence naming the field, instead of an unexplained server error."""
+
+    is_template = True  # use gr.Number's front end
+
+    def preprocess(self, payload: Any) -> float | int | None:
+        _check_payload(payload, self.label, self.minimum, self.maximum)
+        return super().preprocess(payload)
+
+
+class Slider(gr.Slider):
+    """``gr.Slider`` with the same payload check as :class:`Number`."""
+
+    is_template = True  # use gr.Slider's front end
+
+    def preprocess(self, payload: Any) -> float:
+        _check_payload(payload, self.label, self.minimum, self.maximum)
+        if payload is None:
+            raise gr.Error(f"{self.label or 'This slider'} needs a value between {self.minimum:g} and {self.maximum:g}.")
+        return super().preprocess(payload)

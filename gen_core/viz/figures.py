@@ -1,0 +1,47 @@
+"""Plotly figure builders shared by every tab: curves, latent maps, bar charts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), height=340)
+
+
+def loss_curves(history: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "Training curves",
+                y_title: str = "nats per image") -> go.Figure:
+    """One line per named series; ``history[name] = (steps, values)``."""
+    fig = go.Figure()
+    for i, (name, (steps, values)) in enumerate(history.items()):
+        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines", name=name,
+                                 line=dict(color=PALETTE[i % len(PALETTE)])))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, **LAYOUT)
+    return fig
+
+
+def latent_map(codes: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+               point: tuple[float, float] | None = None, extent: float = 3.0,
+               title: str = "Test-set posterior means") -> go.Figure:
+    """Scatter of 2-D codes coloured by class, with an optional highlighted point (the one being decoded)."""
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        fig.add_trace(go.Scattergl(x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=name,
+                                   marker=dict(size=3, color=PALETTE[c % len(PALETTE)], opacity=0.6)))
+    if point is not None:
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="decoded point",
+                                 marker=dict(size=16, color="black", symbol="x")))
+    fig.update_layout(title=title, xaxis=dict(range=[-extent, extent], title="z1"),
+                      yaxis=dict(range=[-extent, extent], title="z2", scaleanchor="x"), **{**LAYOUT, "height": 460})
+    return fig
+
+
+def bar_chart(names: Sequence[str], values: Sequence[float], title: str, y_title: str) -> go.Figure:
+    """A simple labelled bar chart (e.g. mean KL per latent dim)."""
+    fig = go.Figure(go.Bar(x=list(names), y=list(values), marker_color=PALETTE[0]))
+    fig.update_layout(title=title, yaxis_title=y_title, **{**LAYOUT, "height": 280})
+    return fig

@@ -1,0 +1,148 @@
+"""The shared training loop: events, cancel, divergence handling, exact resume, and 2-process DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from gen_core.models import VAE, VAEConfig
+from gen_core.train import Event, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def images(fmnist_test):
+    return fmnist_test.images[:512]
+
+
+def tiny_vae(seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(latent_dim=2, channels=8, hidden=32))
+
+
+def run(model, data, **kw) -> list[Event]:
+    cfg = TrainConfig(**{"steps": 20, "batch_size": 32, "log_every": 5, **kw.pop("config", {})})
+    return list(train(model, data, cfg, **kw))
+
+
+def test_events_and_learning(images):
+    model = tiny_vae()
+    events = run(model, images, config={"steps": 60, "lr": 3e-3},
+                 eval_fn=lambda m: {"twice": 2.0}, sample_fn=lambda m: m.sample(4))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == list(range(5, 61, 5))
+    assert {"loss", "kl", "recon", "elbo", "grad_norm", "steps_per_s"} <= set(steps[0].metrics)
+    assert steps[-1].metrics["loss"] < steps[0].metrics["loss"]
+    assert [e.metrics for e in events if e.kind == "eval"] == [{"twice": 2.0}]
+    samples = [e for e in events if e.kind == "samples"]
+    assert len(samples) == 1 and samples[0].images.shape == (4, 1, 28, 28)
+    assert not model.training  # the loop leaves the model in eval mode
+
+
+def test_same_seed_same_result(images):
+    a, b = tiny_vae(), tiny_vae()
+    run(a, images)
+    run(b, images)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_cancel_between_steps(images):
+    stop = threading.Event()
+    events = []
+    for ev in train(tiny_vae(), images, TrainConfig(steps=1000, batch_size=32, log_every=5), cancel=stop):
+        events.append(ev)
+        if ev.kind == "step" and ev.step == 10:
+            stop.set()
+    assert events[-1].kind == "cancelled" and events[-1].step == 10
+
+
+def test_closing_the_generator_stops_training(images):
+    model = tiny_vae()
+    gen = train(model, images, TrainConfig(steps=1000, batch_size=32, log_every=5))
+    for ev in gen:
+        if ev.kind == "step":
+            break
+    gen.close()
+    assert not model.training
+
+
+def test_divergence_keeps_last_good_weights(images):
+    model = tiny_vae()
+    good = {}
+    original_forward = model.forward
+
+    def forward(x, step=0):
+        out = original_forward(x, step)
+        if step == 7:
+            good.update({k: v.clone() for k, v in model.state_dict().items()})
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    model.forward = forward
+    events = run(model, images)
+    assert events[-1].kind == "diverged" and events[-1].step == 6
+    assert "last good weights" in events[-1].message
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, good[k]) and torch.isfinite(v).all(), k
+
+
+def test_infinite_gradient_is_caught(images):
+    model = tiny_vae()
+    original_forward = model.forward
+
+    def forward(x, step=0):
+        out = original_forward(x, step)
+        if step == 3:  # finite loss, infinite gradient
+            out["loss"] = out["loss"] + (model.decoder_logvar * 0 + 1e30 * model.encoder.net[0].weight.sum()) * 1e30
+        return out
+
+    model.forward = forward
+    assert run(model, images)[-1].kind == "diverged"
+
+
+def test_checkpoint_resume_is_exact(images, tmp_path):
+    straight = tiny_vae()
+    run(straight, images, config={"steps": 30})
+    first = tiny_vae()
+    events = run(first, images, config={"steps": 15, "out_dir": str(tmp_path)})
+    assert [e.kind for e in events].count("checkpoint") == 1
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "model.safetensors", "README.md",
+                                                    "training_state.json", "training_state.safetensors"}
+    resumed = tiny_vae(seed=99)  # different init: everything must come from the checkpoint
+    events = run(resumed, images, config={"steps": 30}, resume_from=tmp_path)
+    assert events[0].kind == "start" and events[0].step == 15
+    for k, v in straight.state_dict().items():
+        assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_bad_settings(images):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        run(tiny_vae(), images, config={"device": "cuda"}) if not torch.cuda.is_available() else pytest.skip()
+    with pytest.raises(ValueError, match="too few"):
+        run(tiny_vae(), images[:10])
+
+
+def test_ddp_two_processes_keep_parameters_identical(tmp_path):
+    """torchrun with 2 CPU processes (gloo): every rank ends with the same parameters, different from the start."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    from safetensors.torch import load_file
+    r0, r1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
+    init = load_file(str(tmp_path / "init.safetensors"))
+    assert r0.keys() == r1.keys()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    assert any(not torch.equal(r0[k], init[k]) for k in r0)
+    assert (tmp_path / "world_size.txt").read_text() == "2"
