@@ -23,5 +23,6 @@ def build_app() -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Tabs():
             ex, load_outputs = latent_explorer.build_tab(models)
+            # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
     return demo
