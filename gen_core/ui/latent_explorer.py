@@ -163,7 +163,7 @@ class LatentExplorer:
         shown = self.m.test_images[:LIVE_SHOW]
         history: dict[str, tuple[list[float], list[float]]] = {"-ELBO": ([], []), "KL": ([], []),
                                                                "reconstruction": ([], [])}
-        recon_img = image_strip(torch.cat([shown, shown]), scale=3)
+        recon_img = tile_images(torch.cat([shown, torch.zeros_like(shown)]), ncol=LIVE_SHOW, scale=3)
 
         def sample_fn(m: VAE) -> torch.Tensor:
             device = next(m.parameters()).device
@@ -273,7 +273,7 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
         with gr.Row():
             curves = gr.Plot(label="Loss curves", elem_id="train-curves")
             recons = gr.Image(format="png", label="Test images (top) and reconstructions (bottom)",
-                              interactive=False, elem_id="train-recons")
+                              interactive=False, elem_id="train-recons", height=260)
         run = start_btn.click(ex.train_live, [live_steps, live_dim, live_beta, live_lr, live_seed],
                               [curves, recons, status], api_name="train_live", concurrency_limit=2,
                               concurrency_id="live-training")
