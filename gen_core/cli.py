@@ -21,7 +21,8 @@ from tqdm import tqdm
 from gen_core import cards
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, VAEConfig, load_pretrained
-from gen_core.hub import HubModule
+from gen_core.data.fashion_mnist import DataFileError
+from gen_core.hub import HubModule, WeightsError
 from gen_core.metrics.likelihood import evaluate_autoencoder, evaluate_vae
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS
@@ -162,4 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    return {"train": cmd_train, "eval": cmd_eval}[args.command](args)
+    try:
+        return {"train": cmd_train, "eval": cmd_eval}[args.command](args)
+    except (WeightsError, DataFileError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
