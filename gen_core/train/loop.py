@@ -137,8 +137,8 @@ class BatchSource(Protocol):
     """Anything that hands out training batches and can save/restore its random state."""
 
     def next_batch(self) -> Tensor: ...
-    def get_state(self) -> Tensor: ...
-    def set_state(self, state: Tensor) -> None: ...
+    def get_state(self) -> dict[str, Tensor]: ...
+    def set_state(self, state: dict[str, Tensor]) -> None: ...
 
 
 class TensorBatches:
@@ -177,13 +177,18 @@ class TensorBatches:
             batch = batch.float().div_(255.0)
         return self.transform(batch, self.noise_gen) if self.transform is not None else batch
 
-    def get_state(self) -> Tensor:
-        # The epoch position is restarted on resume (a fresh permutation from the restored generator).
-        return self.perm_gen.get_state()
+    def get_state(self) -> dict[str, Tensor]:
+        state = {"perm_gen": self.perm_gen.get_state(), "perm": self._perm.clone(),
+                 "pos": torch.tensor([self._pos])}
+        if self.noise_gen.device.type == "cpu":
+            state["noise_gen"] = self.noise_gen.get_state()
+        return state
 
-    def set_state(self, state: Tensor) -> None:
-        self.perm_gen.set_state(state)
-        self._perm = torch.empty(0, dtype=torch.long)
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        self.perm_gen.set_state(state["perm_gen"])
+        self._perm, self._pos = state["perm"].clone(), int(state["pos"][0])
+        if "noise_gen" in state and self.noise_gen.device.type == "cpu":
+            self.noise_gen.set_state(state["noise_gen"])
 
 
 class SamplerBatches:
@@ -197,11 +202,11 @@ class SamplerBatches:
     def next_batch(self) -> Tensor:
         return self.target.sample(self.batch_size, generator=self.gen).to(self.device)
 
-    def get_state(self) -> Tensor:
-        return self.gen.get_state()
+    def get_state(self) -> dict[str, Tensor]:
+        return {"gen": self.gen.get_state()}
 
-    def set_state(self, state: Tensor) -> None:
-        self.gen.set_state(state)
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        self.gen.set_state(state["gen"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -289,7 +294,8 @@ def save_checkpoint(out_dir: str | Path, task: Task, step: int, source: BatchSou
     """Write the model in Hub layout plus optimizer and RNG state (``training_state.safetensors`` + ``.json``)."""
     out = Path(out_dir)
     task.model.save_pretrained(out, card=card)
-    tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state(), "rng.data": source.get_state()}
+    tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+    tensors.update({f"data.{k}": v.cpu().contiguous() for k, v in source.get_state().items()})
     meta: dict[str, Any] = {"step": step, "wall_time_s": wall_time_s, "train_config": asdict(train_config), "optimizers": {}}
     for name, opt in task.optimizers().items():
         sd = opt.state_dict()
@@ -324,7 +330,7 @@ def load_training_state(folder: str | Path, task: Task, source: BatchSource) -> 
             state[idx] = pstate
         opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
-    source.set_state(tensors["rng.data"])
+    source.set_state({k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")})
     return int(meta["step"]), float(meta.get("wall_time_s", 0.0))
 
 
