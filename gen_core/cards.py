@@ -12,6 +12,9 @@ METRIC_NOTES = {
     "iwae_log_likelihood": "IWAE bound on log p(x) (importance-sampled log-likelihood), nats per image",
     "recon_mse": "squared reconstruction error ||x - D(mu(x))||^2 per image, grey levels in [0, 1]",
     "bits_per_dim": "bits per dimension of the discrete 256-level images (from the IWAE bound)",
+    "iwae_k": "importance samples K per image in the IWAE bound",
+    "iwae_n": "test images in the IWAE estimate",
+    "n_images": "test images evaluated",
 }
 
 
