@@ -39,3 +39,9 @@ def test_live_training_starts_and_stops(page):
     assert status.inner_text() == stopped_text, "training kept streaming after Stop"
     assert "Done" not in stopped_text
     page.screenshot(path=str(ARTIFACTS / "latent_explorer_training.png"), full_page=True)
+
+
+def test_gallery_click_encodes_that_image(page):
+    page.locator("#test-gallery .thumbnail-item").nth(4).click()  # third class (Pullover), first example
+    page.wait_for_function("() => document.body.innerText.includes('Pullover. Left: original')", timeout=30_000)
+    assert page.locator("#slider-0 input[type=range]").input_value() != "0"

@@ -128,6 +128,21 @@ class LatentExplorer:
         pair = image_strip(torch.cat([x, recon]), scale=SCALE // 2)
         return [*values, self.decode(*values), pair, f"Test image {i}: {label}. Left: original; right: reconstruction."]
 
+    def gallery_indices(self, per_class: int = 2) -> list[int]:
+        """The first ``per_class`` test images of every class, in class order."""
+        return [int(i) for c in range(len(CLASS_NAMES))
+                for i in np.flatnonzero(self.m.test_labels == c)[:per_class]]
+
+    def gallery(self) -> list[tuple[np.ndarray, str]]:
+        """(image, caption) pairs for the test-image gallery."""
+        return [(to_uint8(self.m.test_images[i], 3), f"{i}: {CLASS_NAMES[int(self.m.test_labels[i])]}")
+                for i in self.gallery_indices()]
+
+    def encode_gallery_pick(self, evt: gr.SelectData) -> list[Any]:
+        """Encode the gallery image the user clicked; also shows its index in the index box."""
+        index = self.gallery_indices()[integer(evt.index, "Gallery position", 0, len(self.gallery_indices()) - 1)]
+        return [index, *self.encode_test_image(index)]
+
     def interpolate(self, index_a: Any, index_b: Any, steps: Any) -> np.ndarray:
         """Decoded straight line between the posterior means of two test images."""
         a = integer(index_a, "First image index", 0, N_TEST - 1)
@@ -223,12 +238,15 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                 encode_btn = gr.Button("Encode test image", variant="primary", elem_id="encode")
                 pair = gr.Image(format="png", label="Original | reconstruction", interactive=False, height=130)
                 caption = gr.Markdown()
+        gallery = gr.Gallery(value=ex.gallery(), label="Or click a test image to encode it", columns=10,
+                             height=200, allow_preview=False, interactive=False, elem_id="test-gallery")
         for s in sliders:
             s.input(ex.decode, sliders, image, api_name="decode" if s is sliders[0] else False,
                     show_progress="hidden", trigger_mode="always_last")
         prior_btn.click(ex.prior_mean, None, [*sliders, image], api_name="prior_mean")
         sample_btn.click(ex.random_sample, seed, [*sliders, image], api_name="random_sample")
         encode_btn.click(ex.encode_test_image, index, [*sliders, image, pair, caption], api_name="encode_test_image")
+        gallery.select(ex.encode_gallery_pick, None, [index, *sliders, image, pair, caption], api_name=False)
 
         gr.Markdown("### Interpolation between two test images")
         with gr.Row():
