@@ -90,6 +90,11 @@ class FlowConfig:
     scale_clamp: float = 3.0
     n_bins: int = 8  # spline: number of rational-quadratic bins K
     tail_bound: float = 5.0  # spline: splines act on [-B, B], identity outside (linear tails, Durkan et al.)
+    # The toy target the flow was trained on (a name in gen_core.data.toy2d's registry) and, for the Gaussian
+    # mixtures (ring, grid, two_moons, spirals), its component std. Recorded so that `gen_core eval` and the UI
+    # rebuild exactly the density the flow is compared with; None for a flow not tied to a registered target.
+    target: str | None = None
+    std: float | None = None
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_TYPES:
@@ -109,6 +114,11 @@ class FlowConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 0.0 <= self.bn_momentum < 1.0:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
+        if self.target is not None and not (isinstance(self.target, str) and self.target):
+            raise ValueError(f"target must be a target name such as 'ring' or None, got {self.target!r}")
+        if self.std is not None and not (isinstance(self.std, (int, float)) and not isinstance(self.std, bool)
+                                         and math.isfinite(self.std) and self.std > 0):
+            raise ValueError(f"std (the target's component std) must be a positive number or None, got {self.std!r}")
 
     @property
     def resolved_norm(self) -> str:
