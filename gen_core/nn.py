@@ -51,3 +51,41 @@ class ConvDecoder28(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         h = self.fc(z).view(z.shape[0], 2 * self.channels, 7, 7)
         return self.net(h)
+
+
+class ConvEncoder64(nn.Module):
+    """disentanglement_lib's ``conv_encoder`` for 64x64 images (Locatello et al. 2019; EVALUATION.md):
+    convs 32-32-64-64 with 4x4, 4x4, 2x2, 2x2 kernels, stride 2 (64 -> 32 -> 16 -> 8 -> 4), FC 256, ReLU."""
+
+    def __init__(self, out_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),     # (B, 32, 32, 32)
+            nn.Conv2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),    # (B, 32, 16, 16)
+            nn.Conv2d(32, 64, 2, stride=2), nn.ReLU(),               # (B, 64, 8, 8)
+            nn.Conv2d(64, 64, 2, stride=2), nn.ReLU(),               # (B, 64, 4, 4)
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, hidden), nn.ReLU(),
+            nn.Linear(hidden, out_dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ConvDecoder64(nn.Module):
+    """disentanglement_lib's ``deconv_decoder``: FC 256, FC 1024, then 4x4 stride-2 transposed convs
+    64-32-32-1 (4 -> 8 -> 16 -> 32 -> 64). Returns pre-activation outputs (B, 1, 64, 64)."""
+
+    def __init__(self, in_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 4 * 4), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(),   # (B, 64, 8, 8)
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),   # (B, 32, 16, 16)
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),   # (B, 32, 32, 32)
+            nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),               # (B, 1, 64, 64)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(self.fc(z).view(z.shape[0], 64, 4, 4))

@@ -12,6 +12,7 @@ CONFIGS = [
     VAEConfig(latent_dim=2, likelihood="gaussian"),
     VAEConfig(latent_dim=4, likelihood="gaussian", gaussian_logvar=-2.0, beta=4.0, kl_schedule="linear",
               kl_warmup_steps=10),
+    VAEConfig(latent_dim=10, architecture="conv64", beta=4.0),
     AutoencoderConfig(latent_dim=8),
     AutoencoderConfig(latent_dim=8, corruption="gaussian"),
     AutoencoderConfig(latent_dim=8, corruption="masking", noise_level=0.5),
@@ -26,7 +27,8 @@ def build(cfg):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.model_type}-{getattr(c, 'likelihood', None) or c.corruption}")
 def test_every_parameter_gets_a_gradient(cfg):
     model = build(cfg)
-    x = model.preprocess(torch.rand(6, 1, 28, 28))
+    size = 64 if getattr(cfg, "architecture", "conv28") == "conv64" else 28
+    x = model.preprocess(torch.rand(6, 1, size, size))
     out = model(x, step=5)
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
     out["loss"].backward()
@@ -37,16 +39,17 @@ def test_every_parameter_gets_a_gradient(cfg):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.model_type}-{getattr(c, 'likelihood', None) or c.corruption}")
 def test_shapes(cfg):
     model = build(cfg)
-    x = torch.rand(3, 1, 28, 28)
+    size = 64 if getattr(cfg, "architecture", "conv28") == "conv64" else 28
+    x = torch.rand(3, 1, size, size)
     if isinstance(model, VAE):
         mu, logvar = model.encode(x)
         assert mu.shape == logvar.shape == (3, cfg.latent_dim)
         img = model.decode(mu)
-        assert model.sample(5).shape == (5, 1, 28, 28)
+        assert model.sample(5).shape == (5, 1, size, size) and model.image_size == size
     else:
         img = model.reconstruct(x)
         assert model.anomaly_score(x).shape == (3,)
-    assert img.shape == (3, 1, 28, 28) and img.min() >= 0 and img.max() <= 1
+    assert img.shape == (3, 1, size, size) and img.min() >= 0 and img.max() <= 1
 
 
 def test_preprocess_supports():
@@ -113,3 +116,17 @@ def test_decode_grid_layout():
     assert torch.allclose(grid[8], model.decode(torch.tensor([[2.0, -2.0]]))[0], atol=1e-6)
     with pytest.raises(ValueError, match="2-D latent"):
         build(VAEConfig(latent_dim=3)).decode_grid()
+
+
+def test_conv64_is_the_disentanglement_lib_architecture():
+    """Layer widths, kernels and parameter count of disentanglement_lib's conv encoder / deconv decoder."""
+    model = build(VAEConfig(latent_dim=10, architecture="conv64"))
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (32, (4, 4), (2, 2)), (32, (4, 4), (2, 2)), (64, (2, 2), (2, 2)), (64, (2, 2), (2, 2))]
+    deconvs = [m for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [d.out_channels for d in deconvs] == [64, 32, 32, 1]
+    # encoder: convs 544 + 16,416 + 8,256 + 16,448; fc 1024*256+256; head 256*20+20
+    assert sum(p.numel() for p in model.encoder.parameters()) == 544 + 16416 + 8256 + 16448 + 262400 + 5140
+    with pytest.raises(ValueError, match="architecture"):
+        VAE(VAEConfig(architecture="resnet"))

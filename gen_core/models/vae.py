@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gen_core import losses
 from gen_core.hub import HubModule
-from gen_core.nn import ConvDecoder28, ConvEncoder28
+from gen_core.nn import ConvDecoder28, ConvDecoder64, ConvEncoder28, ConvEncoder64
 
 
 def preprocess_images(x: Tensor, likelihood: str, generator: torch.Generator | None = None) -> Tensor:
@@ -117,7 +117,8 @@ class VAEConfig:
 
     model_type: str = "vae"
     latent_dim: int = 16
-    channels: int = 32                 # width of the first conv; the second has twice as many
+    architecture: Literal["conv28", "conv64"] = "conv28"  # conv64: disentanglement_lib's net for 64x64 dSprites
+    channels: int = 32                 # conv28 only: width of the first conv; the second has twice as many
     hidden: int = 256
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     gaussian_logvar: float | None = None  # fixed decoder log-variance; None learns one shared scalar
@@ -140,8 +141,14 @@ class VAE(HubModule):
         if config.beta < 0:
             raise ValueError(f"beta must be >= 0, got {config.beta}")
         self.config = config
-        self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
-        self.decoder = ConvDecoder28(config.latent_dim, config.channels, config.hidden)
+        if config.architecture == "conv28":
+            self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
+            self.decoder = ConvDecoder28(config.latent_dim, config.channels, config.hidden)
+        elif config.architecture == "conv64":
+            self.encoder = ConvEncoder64(2 * config.latent_dim, config.hidden)
+            self.decoder = ConvDecoder64(config.latent_dim, config.hidden)
+        else:
+            raise ValueError(f"architecture must be 'conv28' or 'conv64', got {config.architecture!r}")
         if config.likelihood == "gaussian" and config.gaussian_logvar is None:
             self.decoder_logvar = nn.Parameter(torch.full((1,), -3.0))
         else:
@@ -151,13 +158,17 @@ class VAE(HubModule):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def image_size(self) -> int:
+        return 64 if self.config.architecture == "conv64" else 28
+
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, 1, 28, 28) -> posterior mean and log-variance, each (B, latent_dim)."""
+        """(B, 1, S, S) -> posterior mean and log-variance, each (B, latent_dim); S = 28, or 64 for conv64."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: Tensor) -> Tensor:
-        """(B, latent_dim) -> mean image (B, 1, 28, 28) in [0, 1]."""
+        """(B, latent_dim) -> mean image (B, 1, S, S) in [0, 1]."""
         return torch.sigmoid(self.decoder(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
