@@ -279,7 +279,8 @@ def density_grid(model: DensityModel, bounds: Sequence[float], resolution: int =
     return DensityGrid(xs, ys, density)
 
 
-def histogram_density(values: np.ndarray | Tensor, lo: float, hi: float, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
+def histogram_density(values: np.ndarray | Tensor, lo: float, hi: float,
+                      bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """Histogram scaled to a density: ``count_k / (n * width)`` on ``bins`` equal bins over [lo, hi].
 
     Points outside [lo, hi] are not counted but still count in n, so the bars integrate to the fraction inside.
@@ -350,15 +351,15 @@ def _frame_bounds(points: np.ndarray, pad: float = 0.15) -> tuple[float, float, 
 
 
 @torch.no_grad()
-def film_strip(model: nn.Module, n_samples: int = 500, n_lines: int = 9, extent: float = 3.0, resolution: int = 40,
-               seed: int = EVAL_SEED, data_bounds: Sequence[float] | None = None) -> list[Frame]:
+def film_strip(model: nn.Module, n_samples: int = 400, n_lines: int = 9, extent: float = 3.0, resolution: int = 40,
+               seed: int = EVAL_SEED, data_bounds: Sequence[float] | None = None, line_points: int = 61) -> list[Frame]:
     """A 2-D flow layer by layer, from the Gaussian to the data: ``x = f_1^{-1}(... f_K^{-1}(z))``.
 
     Frame 0 holds z ~ N(0, I) (``n_samples`` points, seed ``seed``) and ``n_lines`` horizontal and vertical grid
-    lines over [-extent, extent]^2; each next frame applies the inverse of one block (:func:`flow_blocks`) to both,
-    and carries that block's forward ``log |det J|`` on a ``resolution``^2 grid over the frame's window (the
-    per-block terms sum to ``log p_X(x) - log p_Z(z)``, lecture notes 001, "Composing flows"). The last frame is
-    the data space, drawn over ``data_bounds`` when given (the target's window).
+    lines over [-extent, extent]^2 (``line_points`` points each); each next frame applies the inverse of one block
+    (:func:`flow_blocks`) to both and carries that block's forward ``log |det J|`` on a ``resolution``^2 grid over
+    the frame's window (the per-block terms sum to ``log p_X(x) - log p_Z(z)``, lecture notes 001, "Composing
+    flows"). The last frame is the data space, drawn over ``data_bounds`` when given (the target's window).
     """
     if getattr(model, "dim", None) != 2:
         raise ValueError("the film strip draws 2-D flows; this flow has dim "
@@ -368,7 +369,7 @@ def film_strip(model: nn.Module, n_samples: int = 500, n_lines: int = 9, extent:
         gen = torch.Generator(device=device).manual_seed(seed)
         z = torch.randn(n_samples, 2, generator=gen, device=device)
         ticks = torch.linspace(-extent, extent, n_lines, device=device)
-        along = torch.linspace(-extent - 0.5, extent + 0.5, 101, device=device)
+        along = torch.linspace(-extent - 0.5, extent + 0.5, line_points, device=device)
         lines = [torch.stack([t.expand_as(along), along], 1) for t in ticks]  # vertical lines x = t
         lines += [torch.stack([along, t.expand_as(along)], 1) for t in ticks]  # horizontal lines y = t
         n_pts = [n_samples] + [len(along)] * len(lines)
