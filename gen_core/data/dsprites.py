@@ -329,3 +329,28 @@ class DSprites:
         """n uniformly drawn images and their factor indices: ((n, 1, 64, 64) float32, (n, 5) int64)."""
         factors = self.sample_factors(n, seed)
         return self.render(factors), factors
+
+
+class DSpritesBatches:
+    """Training batches for the shared loop (a ``gen_core.train.BatchSource``): images drawn uniformly and
+    independently over the 737,280 factor combinations, as disentanglement_lib trains, rendered on demand.
+
+    The random state is one ``torch.Generator``, so checkpoints resume the exact batch sequence.
+    """
+
+    def __init__(self, batch_size: int, seed: int, device: torch.device | str = "cpu", rank: int = 0) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.data = DSprites(device=device)
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(seed + rank)
+
+    def next_batch(self) -> Tensor:
+        """(batch_size, 1, 64, 64) binary images."""
+        return self.data.render(self.data.sample_factors(self.batch_size, self.gen))
+
+    def get_state(self) -> dict[str, Tensor]:
+        return {"gen": self.gen.get_state()}
+
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        self.gen.set_state(state["gen"])
