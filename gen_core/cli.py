@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gen_core import cards
+from gen_core import cards, cli_gan
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
@@ -47,6 +47,8 @@ def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n:
     """Held-out metrics for any supported model: Fashion-MNIST test set (first ``n`` images if given) for the
     image models; for a flow, test NLL on ``n`` (default 100,000) fresh samples of the target recorded in its
     config, drawn with a fixed seed, the target's true entropy and their gap (gen_core.metrics.density)."""
+    if cli_gan.handles(model):  # 2-D GANs, DCGANs and the FID classifier
+        return cli_gan.evaluate(model)
     if isinstance(model, Flow):
         return likelihood_report(model, target_of(model), n=n or TEST_N).as_dict()
     test = load_fashion_mnist("test")
@@ -123,6 +125,8 @@ class CosineLRTask(LikelihoodTask):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model into a Hub-format folder, evaluate it, and write its model card."""
+    if args.model in cli_gan.MODELS:  # gan, dcgan, classifier
+        return cli_gan.cmd_train(args)
     out = Path(args.out)
     resume = out if args.resume and (out / STATE_JSON).is_file() else None
     if args.model == "flow" and args.target is None:
@@ -200,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gen_core", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model into a Hub-format folder")
-    t.add_argument("model", choices=["vae", "autoencoder", "flow"])
+    t.add_argument("model", choices=["vae", "autoencoder", "flow", *cli_gan.MODELS])
     t.add_argument("--out", required=True, help="output folder (config.json, model.safetensors, README.md)")
     t.add_argument("--steps", type=int, default=20_000)
     t.add_argument("--batch-size", type=int, default=128)
@@ -236,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-state", action="store_true", help="keep optimizer state files after training")
     t.add_argument("--iwae-k", type=int, default=1000)
     t.add_argument("--iwae-n", type=int, default=None, help="test images for the IWAE bound (default: all)")
+    cli_gan.add_arguments(t)
     e = sub.add_parser("eval", help="print held-out metrics of a folder or Hub repo id as JSON")
     e.add_argument("path")
     e.add_argument("--device", default="auto")

@@ -8,6 +8,8 @@ All per-example functions reduce over every non-batch dimension and return shape
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -86,3 +88,244 @@ def iwae_bound(log_px_z: Tensor, log_pz: Tensor, log_qz_x: Tensor) -> Tensor:
     """
     log_w = log_px_z + log_pz - log_qz_x
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# GANs (MODELS.md "GANs"). Inputs are the raw, unbounded outputs of the discriminator / critic network
+# ("logits"), one per example, shape (B,) or (B, 1); every function returns the scalar batch mean that its
+# player *minimises*. Real and fake batches may differ in size.
+# --------------------------------------------------------------------------------------------------------------------
+
+GAN_LOSSES = ("minimax", "non_saturating", "lsgan", "hinge", "wgan_clip", "wgan_gp",
+              "fgan_kl", "fgan_reverse_kl", "fgan_pearson", "fgan_hellinger", "fgan_js")
+"""Every GAN objective that gen_core trains, by the name used in configs and the UI."""
+
+
+def _per_example(v: Tensor) -> Tensor:
+    """(B,) or (B, 1) critic outputs -> (B,)."""
+    if v.ndim == 2 and v.shape[1] == 1:
+        return v[:, 0]
+    if v.ndim != 1:
+        raise ValueError(f"critic outputs must have shape (B,) or (B, 1), got {tuple(v.shape)}")
+    return v
+
+
+def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Discriminator of the original GAN: ``max E_data log D(x) + E_z log(1 - D(G(z)))``, D = sigmoid(logit).
+
+    Lecture notes 000 (Imperial) 3.3.1 eq. (3.3.1); 003. As a loss to minimise:
+    ``-E log sigmoid(l_real) - E log(1 - sigmoid(l_fake)) = E softplus(-l_real) + E softplus(l_fake)``.
+    """
+    return F.softplus(-_per_example(real_logits)).mean() + F.softplus(_per_example(fake_logits)).mean()
+
+
+def gan_generator_loss_minimax(fake_logits: Tensor) -> Tensor:
+    """Saturating (minimax) generator loss ``min E_z log(1 - D(G(z)))`` (notes 000 3.3.1 eq. (3.3.2), 3.3.3).
+
+    ``log(1 - sigmoid(l)) = -softplus(l)``. Its gradient with respect to the logit is ``-D(G(z))``, which
+    vanishes when the discriminator confidently rejects the fakes (D -> 0): the "saturation" of 000 3.3.3.
+    """
+    return -F.softplus(_per_example(fake_logits)).mean()
+
+
+def gan_generator_loss_non_saturating(fake_logits: Tensor) -> Tensor:
+    """Non-saturating generator loss ``max E_z log D(G(z))``, i.e. minimise ``E softplus(-l)`` (notes 000 B.2.1, 003).
+
+    Same fixed point as the minimax form, but its gradient with respect to the logit is ``-(1 - D(G(z)))``,
+    strong exactly when the fakes are rejected.
+    """
+    return F.softplus(-_per_example(fake_logits)).mean()
+
+
+def lsgan_discriminator_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """Least-squares GAN discriminator ``0.5 E (D(x) - 1)^2 + 0.5 E D(G(z))^2`` (Mao et al. 2017, a=0, b=c=1)."""
+    return 0.5 * (_per_example(real_out) - 1.0).pow(2).mean() + 0.5 * _per_example(fake_out).pow(2).mean()
+
+
+def lsgan_generator_loss(fake_out: Tensor) -> Tensor:
+    """Least-squares GAN generator ``0.5 E (D(G(z)) - 1)^2`` (Mao et al. 2017, c = 1)."""
+    return 0.5 * (_per_example(fake_out) - 1.0).pow(2).mean()
+
+
+def hinge_discriminator_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """Hinge discriminator ``E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))`` (Lim & Ye 2017; Miyato et al. 2018)."""
+    return F.relu(1.0 - _per_example(real_out)).mean() + F.relu(1.0 + _per_example(fake_out)).mean()
+
+
+def hinge_generator_loss(fake_out: Tensor) -> Tensor:
+    """Hinge generator ``-E D(G(z))`` (Lim & Ye 2017; Miyato et al. 2018)."""
+    return -_per_example(fake_out).mean()
+
+
+def wasserstein_critic_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """WGAN critic ``max E_data D(x) - E_G D(x)`` over 1-Lipschitz D (notes 000 3.4, 001 "Minimax via KR duality").
+
+    As a loss to minimise: ``E_G D - E_data D``. The Lipschitz constraint is not part of this function: it comes
+    from weight clipping (Arjovsky et al. 2017), spectral normalisation (001) or :func:`gradient_penalty`.
+    """
+    return _per_example(fake_out).mean() - _per_example(real_out).mean()
+
+
+def wasserstein_generator_loss(fake_out: Tensor) -> Tensor:
+    """WGAN generator ``min -E_z D(G(z))`` (notes 000 3.4, 001)."""
+    return -_per_example(fake_out).mean()
+
+
+def per_sample_grad_norm(critic: Callable[[Tensor], Tensor], x: Tensor, create_graph: bool = True) -> Tensor:
+    """``||grad_x D(x_i)||_2`` for every sample i, the norm taken over *all* non-batch dims (flattened), shape (B,).
+
+    Because D acts on each sample separately, ``grad_x sum_i D(x_i)`` holds each sample's own gradient in its row.
+    (Several public repositories took the norm over the wrong dimension; MODELS.md "GANs".)
+    """
+    x = x.detach().requires_grad_(True)
+    out = critic(x)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
+    return _flat(grad).norm(2, dim=1)
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, lam: float = 10.0,
+                     generator: torch.Generator | None = None, alpha: Tensor | None = None) -> Tensor:
+    """WGAN-GP penalty ``lambda * E_xhat (||grad_xhat D(xhat)||_2 - 1)^2`` (Gulrajani et al. 2017; MODELS.md).
+
+    ``xhat = a x_data + (1 - a) x_G`` with one ``a ~ U[0, 1]`` per sample (or the given ``alpha``, shape (B,)),
+    lambda = 10. The critic loss to minimise is ``E_G D - E_data D + penalty``; the notes print the penalty with
+    a + inside a max, which is wrong. The gradient norm is taken per sample over all non-batch dimensions.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
+    a = alpha.reshape(-1, *([1] * (real.ndim - 1)))
+    xhat = a * real.detach() + (1.0 - a) * fake.detach()
+    return lam * (per_sample_grad_norm(critic, xhat) - 1.0).pow(2).mean()
+
+
+# f-GAN (Nowozin, Cseke & Tomioka 2016, Table 6; notes 001 "f-GAN", 003, 004). The critic network outputs an
+# unbounded V(x); the output activation g maps it into the domain of the conjugate f*. The pairs below are
+# Nowozin et al.'s; ``FGAN_CONJUGATE_OF_ACTIVATION`` gives f*(g(v)) in a numerically stable closed form.
+FGAN_DIVERGENCES = ("kl", "reverse_kl", "pearson", "hellinger", "js", "gan")
+
+
+def fgan_activation(v: Tensor, divergence: str) -> Tensor:
+    """Output activation g_f of Nowozin et al. (2016), Table 6, mapping V(x) into dom f*.
+
+    kl: ``v``; reverse_kl: ``-exp(-v)``; pearson: ``v``; hellinger (squared Hellinger): ``1 - exp(-v)``;
+    js: ``log 2 - log(1 + exp(-v))``; gan: ``-log(1 + exp(-v))``.
+    """
+    if divergence in ("kl", "pearson"):
+        return v
+    if divergence == "reverse_kl":
+        return -torch.exp(-v)
+    if divergence == "hellinger":
+        return 1.0 - torch.exp(-v)
+    if divergence == "js":
+        return math.log(2.0) - F.softplus(-v)
+    if divergence == "gan":
+        return -F.softplus(-v)
+    raise ValueError(f"unknown f-divergence {divergence!r}; choose one of {', '.join(FGAN_DIVERGENCES)}")
+
+
+def fgan_conjugate(t: Tensor, divergence: str) -> Tensor:
+    """Fenchel conjugate f*(t) (MODELS.md; Nowozin et al. 2016, Table 6), on its domain.
+
+    kl: ``exp(t - 1)``; reverse_kl: ``-1 - log(-t)`` (t < 0); pearson: ``t^2 / 4 + t``;
+    hellinger: ``t / (1 - t)`` (t < 1); js: ``-log(2 - exp(t))`` (t < log 2); gan: ``-log(1 - exp(t))`` (t < 0).
+    """
+    if divergence == "kl":
+        return torch.exp(t - 1.0)
+    if divergence == "reverse_kl":
+        return -1.0 - torch.log(-t)
+    if divergence == "pearson":
+        return 0.25 * t * t + t
+    if divergence == "hellinger":
+        return t / (1.0 - t)
+    if divergence == "js":
+        return -torch.log(2.0 - torch.exp(t))
+    if divergence == "gan":
+        return -torch.log(1.0 - torch.exp(t))
+    raise ValueError(f"unknown f-divergence {divergence!r}; choose one of {', '.join(FGAN_DIVERGENCES)}")
+
+
+def fgan_conjugate_of_activation(v: Tensor, divergence: str) -> Tensor:
+    """``f*(g_f(v))`` in closed form, stable for any real v (equal to ``fgan_conjugate(fgan_activation(v))``).
+
+    kl: ``exp(v - 1)``; reverse_kl: ``v - 1``; pearson: ``v^2 / 4 + v``; hellinger: ``exp(v) - 1``;
+    js: ``softplus(v) - log 2``; gan: ``softplus(v)``.
+    """
+    if divergence == "kl":
+        return torch.exp(v - 1.0)
+    if divergence == "reverse_kl":
+        return v - 1.0
+    if divergence == "pearson":
+        return 0.25 * v * v + v
+    if divergence == "hellinger":
+        return torch.expm1(v)
+    if divergence == "js":
+        return F.softplus(v) - math.log(2.0)
+    if divergence == "gan":
+        return F.softplus(v)
+    raise ValueError(f"unknown f-divergence {divergence!r}; choose one of {', '.join(FGAN_DIVERGENCES)}")
+
+
+def fgan_critic_loss(real_v: Tensor, fake_v: Tensor, divergence: str) -> Tensor:
+    """f-GAN critic: ``max E_data[g(V(x))] - E_G[f*(g(V(x)))]`` (MODELS.md; notes 001 "f-GAN with output
+    activation"; Nowozin et al. 2016 eq. (6)). Returns the negative, to minimise. At the optimal critic the
+    maximised value equals the f-divergence ``D_f(p_data || p_G)``.
+    """
+    real_v, fake_v = _per_example(real_v), _per_example(fake_v)
+    value = fgan_activation(real_v, divergence).mean() - fgan_conjugate_of_activation(fake_v, divergence).mean()
+    return -value
+
+
+def fgan_generator_loss(fake_v: Tensor, divergence: str,
+                        form: Literal["non_saturating", "minimax"] = "non_saturating") -> Tensor:
+    """f-GAN generator. ``minimax``: ``min_G -E_G[f*(g(V(G(z))))]`` (the G-dependent part of the saddle objective);
+    ``non_saturating`` (Nowozin et al. 2016, section 3.2, used in their experiments): ``max_G E_z[g(V(G(z)))]``,
+    i.e. minimise ``-E_z g(V(G(z)))``.
+    """
+    fake_v = _per_example(fake_v)
+    if form == "minimax":
+        return -fgan_conjugate_of_activation(fake_v, divergence).mean()
+    if form == "non_saturating":
+        return -fgan_activation(fake_v, divergence).mean()
+    raise ValueError(f"unknown f-GAN generator form {form!r}; choose 'non_saturating' or 'minimax'")
+
+
+def discriminator_loss(name: str, real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """The discriminator / critic loss (to minimise) of the GAN objective ``name`` (one of ``GAN_LOSSES``).
+
+    ``wgan_gp`` returns only the Wasserstein part; add :func:`gradient_penalty` to it.
+    """
+    if name == "minimax" or name == "non_saturating":
+        return gan_discriminator_loss(real_out, fake_out)
+    if name == "lsgan":
+        return lsgan_discriminator_loss(real_out, fake_out)
+    if name == "hinge":
+        return hinge_discriminator_loss(real_out, fake_out)
+    if name in ("wgan_clip", "wgan_gp"):
+        return wasserstein_critic_loss(real_out, fake_out)
+    if name.startswith("fgan_") and name[5:] in FGAN_DIVERGENCES:
+        return fgan_critic_loss(real_out, fake_out, name[5:])
+    raise ValueError(f"unknown GAN loss {name!r}; choose one of {', '.join(GAN_LOSSES)}")
+
+
+def generator_loss(name: str, fake_out: Tensor) -> Tensor:
+    """The generator loss (to minimise) of the GAN objective ``name`` (one of ``GAN_LOSSES``)."""
+    if name == "minimax":
+        return gan_generator_loss_minimax(fake_out)
+    if name == "non_saturating":
+        return gan_generator_loss_non_saturating(fake_out)
+    if name == "lsgan":
+        return lsgan_generator_loss(fake_out)
+    if name == "hinge":
+        return hinge_generator_loss(fake_out)
+    if name in ("wgan_clip", "wgan_gp"):
+        return wasserstein_generator_loss(fake_out)
+    if name.startswith("fgan_") and name[5:] in FGAN_DIVERGENCES:
+        return fgan_generator_loss(fake_out, name[5:])
+    raise ValueError(f"unknown GAN loss {name!r}; choose one of {', '.join(GAN_LOSSES)}")
+
+
+def optimal_discriminator(log_p_data: Tensor, log_p_g: Tensor) -> Tensor:
+    """``D*(x) = p_data(x) / (p_data(x) + p_g(x)) = sigmoid(log p_data - log p_g)`` (notes 000, 002, 003)."""
+    return torch.sigmoid(log_p_data - log_p_g)

@@ -7,10 +7,13 @@ from pathlib import Path
 import torch
 
 from gen_core.hub import HubModule, WeightsError, read_config, resolve
+from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
 from gen_core.models.flows import Flow, FlowConfig
+from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig
 from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
-MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow}
+MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow,
+                                             "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier}
 
 
 def register(cls: type[HubModule]) -> type[HubModule]:
@@ -32,4 +35,4 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["Flow", "FlowConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]
+__all__ = ["Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN", "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

@@ -214,17 +214,22 @@ class SamplerBatches:
 
 
 def apply_gradients(loss: Tensor, params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler | None, grad_clip: float | None, distributed: bool = False) -> Tensor:
+                    scaler: torch.amp.GradScaler | None, grad_clip: float | None, distributed: bool = False,
+                    *, only_params: bool = False, retain_graph: bool = False) -> Tensor:
     """Backward, clip, check finiteness, step. Raises :class:`Diverged` before stepping on a NaN/inf.
 
     Returns the global gradient norm (before clipping). Under DDP the finiteness verdict is agreed across ranks.
+    ``only_params``: accumulate gradients into ``params`` alone (``backward(inputs=params)``), so autograd skips
+    the weight gradients of every other module the loss flows through (an adversarial generator step does not
+    compute the discriminator's). ``retain_graph``: keep the graph for a second backward (simultaneous updates).
     """
     optimizer.zero_grad(set_to_none=True)
+    inputs = params if only_params else None
     if scaler is not None:
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward(inputs=inputs, retain_graph=retain_graph)
         scaler.unscale_(optimizer)
     else:
-        loss.backward()
+        loss.backward(inputs=inputs, retain_graph=retain_graph)
     max_norm = grad_clip if grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
     # With an fp16 scaler an inf gradient is routine (the scaler skips that step); only the loss must be finite.
@@ -296,6 +301,8 @@ def save_checkpoint(out_dir: str | Path, task: Task, step: int, source: BatchSou
     task.model.save_pretrained(out, card=card)
     tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
     tensors.update({f"data.{k}": v.cpu().contiguous() for k, v in source.get_state().items()})
+    if hasattr(task, "get_state"):  # a task with its own random state (e.g. the adversarial task's noise)
+        tensors.update({f"task.{k}": v.cpu().contiguous() for k, v in task.get_state().items()})
     meta: dict[str, Any] = {"step": step, "wall_time_s": wall_time_s, "train_config": asdict(train_config), "optimizers": {}}
     for name, opt in task.optimizers().items():
         sd = opt.state_dict()
@@ -331,6 +338,9 @@ def load_training_state(folder: str | Path, task: Task, source: BatchSource) -> 
         opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
     source.set_state({k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")})
+    task_state = {k[len("task."):]: v for k, v in tensors.items() if k.startswith("task.")}
+    if task_state and hasattr(task, "set_state"):
+        task.set_state(task_state)
     return int(meta["step"]), float(meta.get("wall_time_s", 0.0))
 
 

@@ -1,0 +1,492 @@
+"""GAN Lab tab: train a 2-D GAN live with any loss of the lecture notes, watch it cover or collapse the modes,
+compare two configurations side by side, read the theory, and load pretrained 2-D GANs.
+
+All numbers, heatmaps, arrows and manifolds come from gen_core (``models.gan``, ``metrics.modes``, the shared
+training loop via ``train.adversarial``) and all figures from ``viz.gan``; this module validates inputs, drives
+the loop in chunks and wires Gradio events. Each live run is its own generator call with its own model, data
+stream and noise generator (per-session isolation); Stop cancels it between updates.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from gen_core import losses
+from gen_core.data.toy2d import make_target
+from gen_core.hub import read_config
+from gen_core.metrics.modes import N_SAMPLES, mode_report
+from gen_core.models import load_pretrained
+from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pair_theory, generator_loss_curves
+from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
+from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
+from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number
+from gen_core.viz.gan import (GANHistory, Snapshot, gan_curves, generator_loss_figure, live_panels,
+                              optimal_discriminator_figure, snapshot_timeline)
+
+TARGETS = ["ring", "grid", "two_moons"]
+LOSSES = list(losses.GAN_LOSSES)
+NORMALIZATIONS = ["none", "spectral"]
+MAX_STEPS = 20_000
+BATCH_SIZE = 256
+CHUNK = 10                 # the loop reports every CHUNK generator steps; the tab redraws at most every UPDATE_S
+UPDATE_S = 0.1             # seconds of training between redraws (>= 5 redraws per second with the drawing time)
+SHOWN = 400                # samples drawn in the scatter (the metrics use all 2,500)
+ARROWS = 80                # fakes that carry a gradient arrow
+TIMELINE = 8               # snapshots kept in the timeline
+TIMELINE_POINTS = 200      # generated samples drawn per snapshot
+_INIT_LOCK = threading.Lock()  # model construction seeds the global RNG: one at a time, so seeds are reproducible
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the enclosed torch work on one intra-op thread, then restore the previous count.
+
+    The 2-D nets are tiny: on a shared 2-vCPU machine (a Space, or this one) a second OpenMP thread mostly waits at
+    barriers and makes each step several times slower. torch's setting applies to the calling worker thread.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+HEAT_LABELS = {
+    "minimax": "D(x) = sigmoid(logit)", "non_saturating": "D(x) = sigmoid(logit)", "lsgan": "LSGAN score D(x)",
+    "hinge": "hinge critic D(x)", "wgan_clip": "Wasserstein critic D(x)", "wgan_gp": "Wasserstein critic D(x)",
+}
+
+EXPLAINER = r"""
+A generator $G$ turns Gaussian noise $z$ into points; a discriminator (critic) $D$ scores points as real or fake.
+They play $\min_G \max_D\; \mathbb E_{\text{data}} \log D(x) + \mathbb E_z \log(1 - D(G(z)))$ (lecture notes 000 3.3,
+001). Pick a target, a loss and an update scheme and press **Start**: the left panel shows real (blue) and generated
+(orange) samples, with arrows where the generator's loss pushes the fakes; the middle panel the critic over the
+plane; the right panel the generator's manifold (a grid of $z$ pushed through $G$). *Modes captured* and
+*% high quality* follow the VEEGAN / PacGAN protocol: 2,500 samples; a sample is high quality within 3 std of its
+nearest mode; a mode is captured if at least one high-quality sample is nearest to it. Watch modes drop and come
+back in the timeline: that is mode collapse and mode hopping.
+"""
+
+THEORY = r"""
+For a fixed generator the best discriminator is $D^*(x)=\dfrac{p_{\text{data}}(x)}{p_{\text{data}}(x)+p_g(x)}$, and
+at $D^*$ the game's value is $V(G,D^*) = 2\,\mathrm{JSD}(p_{\text{data}}\,\|\,p_g) - 2\log 2$, with
+$\mathrm{JSD}=\tfrac12\mathrm{KL}(p\|m)+\tfrac12\mathrm{KL}(q\|m)$, $m=\tfrac{p+q}2$ (notes 000, 002, 003). Move the
+sliders: both sides are computed independently by quadrature and agree to 6 decimals.
+"""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A live run: the shared loop driven in chunks, and everything the tab draws about it
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Everything that defines one live 2-D GAN run."""
+
+    target: str = "ring"
+    loss: str = "non_saturating"
+    scheme: str = "alternating"
+    n_critic: int = 1
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    hidden: int = 128
+    depth: int = 3
+    normalization: str = "none"
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = BATCH_SIZE
+    lr_schedule: str = "constant"
+
+
+@dataclass
+class LiveRun:
+    """One 2-D GAN trained by :func:`gen_core.train.loop.train` with an :class:`AdversarialTask`, advanced a few
+    generator steps at a time (``advance``) and evaluated on a fixed set of 2,500 latent draws (``evaluate``)."""
+
+    settings: LiveSettings
+    chunk: int = CHUNK
+    model: GAN2D = field(init=False)
+    history: GANHistory = field(init=False, default_factory=GANHistory)
+    snapshots: list[Snapshot] = field(init=False, default_factory=list)
+    step: int = field(init=False, default=0)
+    done: bool = field(init=False, default=False)
+    message: str = field(init=False, default="")
+    steps_per_s: float = field(init=False, default=0.0)
+    first_full_step: int | None = field(init=False, default=None)      # first evaluation with every mode captured
+    first_full_seconds: float | None = field(init=False, default=None)
+    train_seconds: float = field(init=False, default=0.0)               # time spent inside the training loop
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.target = make_target(s.target)
+        with _INIT_LOCK:
+            torch.manual_seed(s.seed)
+            self.model = GAN2D(GAN2DConfig(hidden=s.hidden, depth=s.depth, loss=s.loss,  # type: ignore[arg-type]
+                                           normalization=s.normalization, target=s.target,  # type: ignore[arg-type]
+                                           data_scale=data_scale_for(self.target.bounds)))
+        self.source = SamplerBatches(self.target, s.batch_size, s.seed, torch.device("cpu"))
+        adv = AdversarialConfig(scheme=s.scheme, n_critic=s.n_critic, lr_g=s.lr_g, lr_d=s.lr_d,  # type: ignore[arg-type]
+                                lr_schedule=s.lr_schedule)  # type: ignore[arg-type]
+        cfg = TrainConfig(steps=s.steps, batch_size=s.batch_size, seed=s.seed, log_every=self.chunk, device="cpu")
+        self._events: Iterator[Event] = train(self.model, self.source, cfg, task_factory=adversarial_task(adv, self.source))
+        self.eval_z = torch.randn(N_SAMPLES, self.model.latent_dim, generator=torch.Generator().manual_seed(s.seed + 1))
+        self.real = self.target.sample(SHOWN, generator=torch.Generator().manual_seed(s.seed + 2))
+        self.centres = self.target.mode_centres
+        self.started = time.perf_counter()
+        self.fake = self.model.generate(self.eval_z).detach()
+        self.report = mode_report(self.fake, self.centres, self.target.std)
+
+    def advance(self, seconds: float, until_step: int | None = None) -> None:
+        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then evaluate."""
+        t0 = time.perf_counter()
+        steps_before = self.step
+        while not self.done:
+            if until_step is not None and self.step >= until_step:
+                break
+            if until_step is None and time.perf_counter() - t0 >= seconds:
+                break
+            ev = next(self._events, None)
+            if ev is None:
+                self.done = True
+                break
+            if ev.kind in ("done", "cancelled", "diverged"):
+                self._events.close()    # runs the loop's clean-up now rather than at garbage collection
+            if ev.kind == "step":
+                self.step = ev.step
+                self.history.steps.append(ev.step)
+                self.history.d_loss.append(ev.metrics["d_loss"])
+                self.history.g_loss.append(ev.metrics["g_loss"])
+            elif ev.kind == "diverged":
+                self.done, self.message = True, ev.message
+            elif ev.kind in ("done", "cancelled"):
+                self.done = True
+        spent = time.perf_counter() - t0
+        self.train_seconds += spent
+        if self.step > steps_before and spent > 0:
+            self.steps_per_s = (self.step - steps_before) / spent
+        self.evaluate()
+
+    @torch.no_grad()
+    def evaluate(self) -> None:
+        """Generate the fixed 2,500 latent draws, score modes / high quality, and keep a timeline snapshot when the
+        number of modes changed or an eighth of the run has passed."""
+        was_training = self.model.training
+        self.model.eval()
+        self.fake = self.model.generate(self.eval_z)
+        self.model.train(was_training)
+        self.report = mode_report(self.fake, self.centres, self.target.std)
+        h = self.history
+        if h.eval_steps and h.eval_steps[-1] == self.step:
+            return
+        h.eval_steps.append(self.step)
+        h.modes.append(self.report.modes)
+        h.high_quality_pct.append(self.report.high_quality_pct)
+        if self.first_full_step is None and self.report.modes == self.report.n_modes:
+            self.first_full_step, self.first_full_seconds = self.step, time.perf_counter() - self.started
+        last = self.snapshots[-1] if self.snapshots else None
+        if last is None or last.modes != self.report.modes or self.step - last.step >= self.settings.steps / TIMELINE \
+                or (self.done and last.step != self.step):
+            self.snapshots.append(Snapshot(self.step, self.fake[:TIMELINE_POINTS].numpy().copy(), self.report.modes,
+                                           self.report.n_modes, self.report.high_quality_pct,
+                                           np.array([c > 0 for c in self.report.counts])))
+            del self.snapshots[:-TIMELINE]
+
+    def panels(self, title: str = "") -> Any:
+        """The three live panels at the current step."""
+        return model_panels(self.model, self.target, self.real, self.fake, self.report, title)
+
+    def counter(self) -> str:
+        """The modes counter shown beside the plots."""
+        r = self.report
+        return f"**Modes captured: {r.modes} / {r.n_modes}** · high quality {r.high_quality_pct:.1f}% · step {self.step}"
+
+
+def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tensor, report: Any, title: str) -> Any:
+    """Critic heatmap, gradient arrows and manifold of ``model`` drawn with :func:`gen_core.viz.gan.live_panels`."""
+    was_training = model.training
+    model.eval()
+    heat = model.critic_grid(target.bounds, 60)
+    arrows_at = fake[:ARROWS]
+    arrows = model.fake_gradients(arrows_at)
+    manifold = model.manifold_lines()
+    model.train(was_training)
+    label = HEAT_LABELS.get(model.config.loss, "f-GAN critic V(x) (before the output activation)")
+    return live_panels(real.numpy(), fake[:SHOWN].numpy(), target.mode_centres.numpy(),
+                       np.array([c > 0 for c in report.counts]), target.bounds, tuple(a.numpy() for a in heat),
+                       label, arrows_at.numpy(), arrows.numpy(), manifold.numpy(), title=title)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The tab's endpoints
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def pretrained_gan_names() -> list[str]:
+    """Folders in ``pretrained/`` that hold a 2-D GAN (config model_type ``gan2d``), sorted."""
+    names = []
+    if PRETRAINED_DIR.is_dir():
+        for folder in sorted(PRETRAINED_DIR.iterdir()):
+            try:
+                if folder.is_dir() and read_config(folder)["model_type"] == "gan2d":
+                    names.append(folder.name)
+            except Exception:  # noqa: BLE001 - a folder that is not a gen_core model is simply not listed
+                continue
+    return names
+
+
+class GANLab:
+    """The GAN tab's endpoints. Every public method validates its inputs and raises ``gr.Error`` on bad ones."""
+
+    def __init__(self) -> None:
+        self.pretrained = pretrained_gan_names()
+        self._cache: dict[str, GAN2D] = {}
+        self._lock = threading.Lock()
+
+    # -- validation ------------------------------------------------------------------------------------------
+    @staticmethod
+    def settings(target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any, depth: Any,
+                 normalization: Any, seed: Any, steps: Any) -> LiveSettings:
+        """Check every control and build the run's settings (a ``gr.Error`` sentence for any bad value)."""
+        return LiveSettings(
+            target=choice(target, "Target", TARGETS), loss=choice(loss, "Loss", LOSSES),
+            scheme=choice(scheme, "Update scheme", list(SCHEMES)), n_critic=integer(n_critic, "n_critic", 1, 10),
+            lr_g=number(lr_g, "Generator learning rate", 1e-5, 1e-2),
+            lr_d=number(lr_d, "Discriminator learning rate", 1e-5, 1e-2),
+            hidden=integer(width, "Width", 8, 512), depth=integer(depth, "Depth", 1, 6),
+            normalization=choice(normalization, "Spectral norm", NORMALIZATIONS),
+            seed=integer(seed, "Seed", 0, 2**31 - 1), steps=integer(steps, "Steps", 50, MAX_STEPS))
+
+    # -- live training ---------------------------------------------------------------------------------------
+    def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
+                   depth: Any, normalization: Any, seed: Any, steps: Any) -> Iterator[list[Any]]:
+        """Train a 2-D GAN from scratch, streaming the panels, curves, timeline, a status line and the modes counter
+        several times a second."""
+        s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
+        with one_thread():
+            run = LiveRun(s)
+        t0, updates, shown_snapshot = time.perf_counter(), 0, -1
+        while True:
+            with one_thread():
+                run.advance(UPDATE_S)
+                figures = [run.panels(f"{s.loss} · {s.scheme}"
+                                      + (f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else "")
+                                      + f" · step {run.step}"),
+                           gan_curves({"run": run.history}, run.report.n_modes)]
+                # the timeline is resent only when it gained a snapshot (it is the heaviest figure to draw)
+                newest = run.snapshots[-1].step if run.snapshots else -1
+                figures.append(snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds)
+                               if newest != shown_snapshot or run.done else gr.skip())
+                shown_snapshot = newest
+            updates += 1
+            rate = updates / max(time.perf_counter() - t0, 1e-9)
+            status = (f"step {run.step}/{s.steps} · {run.steps_per_s:.0f} steps/s · {rate:.1f} updates/s")
+            if run.done:
+                status = run.message or (f"Done: {run.step} steps in {time.perf_counter() - t0:.0f} s"
+                                         + (f"; first {run.report.n_modes}/{run.report.n_modes} modes at step "
+                                            f"{run.first_full_step}" if run.first_full_step else "") + ".")
+            yield [*figures, status, run.counter()]
+            if run.done:
+                return
+
+    def train_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
+                 loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
+                 loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any
+                 ) -> Iterator[list[Any]]:
+        """Train configurations A and B side by side from the same seed on the same data stream, kept at the same
+        generator step, with their curves overlaid."""
+        try:
+            sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
+            sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
+        except gr.Error as err:
+            raise gr.Error(f"A/B: {err.message}") from err
+        with one_thread():
+            a, b = LiveRun(sa), LiveRun(sb)
+        t0 = time.perf_counter()
+        while True:
+            with one_thread():
+                a.advance(UPDATE_S / 2)
+                b.advance(0.0, until_step=a.step)   # B catches up to A's generator step
+                if a.done and not b.done:
+                    b.advance(UPDATE_S / 2)
+                figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step {a.step}"),
+                           b.panels(f"B: {sb.loss} · {sb.scheme} · step {b.step}"),
+                           gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B")]
+            finished = a.done and b.done
+            status = (f"step {max(a.step, b.step)}/{sa.steps} · A: {a.counter().replace('**', '')} · "
+                      f"B: {b.counter().replace('**', '')}")
+            if finished:
+                status = f"Done in {time.perf_counter() - t0:.0f} s. " + status
+            yield [*figures, status]
+            if finished:
+                return
+
+    # -- pretrained ------------------------------------------------------------------------------------------
+    def _load(self, name: str) -> GAN2D:
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = load_pretrained(PRETRAINED_DIR / name)  # type: ignore[assignment]
+            return self._cache[name]
+
+    def show_pretrained(self, name: Any, seed: Any) -> list[Any]:
+        """A pretrained 2-D GAN's panels and its mode metrics on 2,500 fresh samples (seeded)."""
+        if not self.pretrained:
+            raise gr.Error("No pretrained 2-D GANs are installed in pretrained/.")
+        name = choice(name, "Pretrained GAN", self.pretrained)
+        seed = integer(seed, "Seed", 0, 2**31 - 1)
+        model = self._load(name)
+        target = make_target(model.config.target, **({"std": model.config.target_std} if model.config.target_std else {}))
+        with torch.no_grad():
+            fake = model.generate(torch.randn(N_SAMPLES, model.latent_dim, generator=torch.Generator().manual_seed(seed)))
+        report = mode_report(fake, target.mode_centres, target.std)
+        real = target.sample(SHOWN, generator=torch.Generator().manual_seed(seed + 2))
+        card = (PRETRAINED_DIR / name / "README.md")
+        summary = _card_summary(card)
+        text = (f"**{name}** ({model.config.loss}, {model.config.target}): **{report.modes} / {report.n_modes} modes**, "
+                f"{report.high_quality_pct:.1f}% high quality on 2,500 samples drawn with seed {seed}.\n\n{summary}")
+        return [model_panels(model, target, real, fake, report, f"{name} · {model.config.loss}"), text]
+
+    # -- explainers ------------------------------------------------------------------------------------------
+    def optimal_d(self, mu_data: Any, s_data: Any, mu_g: Any, s_g: Any) -> list[Any]:
+        """D* between two 1-D Gaussians, with JSD and the game's value computed two ways."""
+        th = gaussian_pair_theory(number(mu_data, "p_data mean", -4, 4), number(s_data, "p_data std", 0.1, 3),
+                                  number(mu_g, "p_g mean", -4, 4), number(s_g, "p_g std", 0.1, 3))
+        fig = optimal_discriminator_figure(th.x.numpy(), th.p_data.numpy(), th.p_g.numpy(), th.d_star.numpy(),
+                                           "p_data, p_g and the optimal discriminator D*")
+        text = (f"JSD(p_data ‖ p_g) = **{th.jsd:.6f}** nats (log 2 = {math.log(2):.6f} is the maximum)  \n"
+                f"V(G, D*) = E_data log D* + E_g log(1 − D*) = **{th.value:.6f}**  \n"
+                f"2·JSD − 2 log 2 = **{th.value_from_jsd:.6f}**")
+        return [fig, text]
+
+    def generator_losses(self) -> Any:
+        """Saturating vs non-saturating generator loss and gradient against D(G(z))."""
+        d = torch.linspace(0.002, 0.998, 300)
+        curves = generator_loss_curves(d)
+        return generator_loss_figure(d.numpy(), {k: (v[0].numpy(), v[1].numpy()) for k, v in curves.items()})
+
+
+def _card_summary(card: Path) -> str:
+    """The 'Training' section of a model card (command, steps, wall time), or a note that it is missing."""
+    if not card.is_file():
+        return "(no model card)"
+    text = card.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.startswith(("- Command:", "- Steps:", "- Wall time:"))]
+    return "\n".join(lines) if lines else "(the model card has no training section)"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Layout
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _config_controls(prefix: str, loss: str, scheme: str, n_critic: int, lr: float, norm: str) -> list[Any]:
+    """Loss, update scheme, n_critic, two learning rates and spectral norm for one configuration."""
+    with gr.Row():
+        c_loss = gr.Dropdown(LOSSES, value=loss, label=f"{prefix}loss")
+        c_scheme = gr.Radio(list(SCHEMES), value=scheme, label=f"{prefix}update scheme")
+        c_ncritic = Slider(1, 10, value=n_critic, step=1, label=f"{prefix}n_critic (critic steps per G step)")
+    with gr.Row():
+        c_lrg = Number(value=lr, label=f"{prefix}generator lr", minimum=1e-5, maximum=1e-2)
+        c_lrd = Number(value=lr, label=f"{prefix}discriminator lr", minimum=1e-5, maximum=1e-2)
+        c_norm = gr.Radio(NORMALIZATIONS, value=norm, label=f"{prefix}spectral norm on the critic")
+    return [c_loss, c_scheme, c_ncritic, c_lrg, c_lrd, c_norm]
+
+
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def build_tab() -> GANLab:
+    """Lay out the GAN Lab tab inside the current ``gr.Blocks`` and wire its events."""
+    lab = GANLab()
+    with gr.Tab("GAN Lab", id="gan-lab"):
+        gr.Markdown("## GAN Lab: train a GAN live and watch it cover or collapse the modes")
+        gr.Markdown(EXPLAINER, latex_delimiters=LATEX)
+        with gr.Row():
+            target = gr.Radio(TARGETS, value="ring", label="Target", elem_id="gan-target")
+            width = Slider(8, 512, value=128, step=8, label="Width (hidden units)")
+            depth = Slider(1, 6, value=3, step=1, label="Depth (hidden layers)")
+            seed = Number(value=0, precision=0, label="Seed", minimum=0)
+            steps = Slider(50, MAX_STEPS, value=3000, step=50, label="Generator steps")
+        controls = _config_controls("", "non_saturating", "alternating", 1, 1e-3, "none")
+        with gr.Row():
+            start = gr.Button("Start training", variant="primary", elem_id="gan-start")
+            stop = gr.Button("Stop", variant="stop", elem_id="gan-stop")
+        with gr.Row():
+            status = gr.Markdown(elem_id="gan-status")
+            counter = gr.Markdown(elem_id="gan-modes")
+        live = gr.Plot(label="Live panels", elem_id="gan-live")
+        curves = gr.Plot(label="Curves", elem_id="gan-curves")
+        timeline = gr.Plot(label="Timeline", elem_id="gan-timeline")
+        run = start.click(lab.train_live, [target, *controls[:5], width, depth, controls[5], seed, steps],
+                          [live, curves, timeline, status, counter], api_name="gan_train_live", concurrency_limit=2,
+                          concurrency_id="gan-training", show_progress="hidden")
+        stop.click(None, None, None, cancels=[run], api_name=False)
+
+        gr.Markdown("### A/B: two configurations, same seed, same data\nBoth runs start from the same seed and "
+                    "read the same stream of real batches; B is kept at A's generator step, and their curves are "
+                    "overlaid (A in blue, B in green). Width, depth, target, seed and steps are shared (above).")
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("**Configuration A**")
+                controls_a = _config_controls("A: ", "non_saturating", "alternating", 1, 1e-3, "none")
+            with gr.Column():
+                gr.Markdown("**Configuration B**")
+                controls_b = _config_controls("B: ", "minimax", "alternating", 1, 1e-3, "none")
+        with gr.Row():
+            ab_start = gr.Button("Start A/B", variant="primary", elem_id="gan-ab-start")
+            ab_stop = gr.Button("Stop A/B", variant="stop", elem_id="gan-ab-stop")
+        ab_status = gr.Markdown(elem_id="gan-ab-status")
+        live_a = gr.Plot(label="A", elem_id="gan-live-a")
+        live_b = gr.Plot(label="B", elem_id="gan-live-b")
+        ab_curves = gr.Plot(label="A vs B", elem_id="gan-ab-curves")
+        ab_run = ab_start.click(lab.train_ab, [target, seed, steps, width, depth, *controls_a, *controls_b],
+                                [live_a, live_b, ab_curves, ab_status], api_name="gan_train_ab", concurrency_limit=2,
+                                concurrency_id="gan-training", show_progress="hidden")
+        ab_stop.click(None, None, None, cancels=[ab_run], api_name=False)
+
+        gr.Markdown("### Pretrained 2-D GANs\nTrained by `python -m gen_core train gan` (command, steps and wall time "
+                    "in each model card): the best configuration and a collapsing baseline on the ring and the grid.")
+        with gr.Row():
+            pre_name = gr.Dropdown(lab.pretrained, value=lab.pretrained[0] if lab.pretrained else None,
+                                   label="Pretrained GAN", elem_id="gan-pretrained")
+            pre_seed = Number(value=0, precision=0, label="Sample seed", minimum=0)
+            pre_btn = gr.Button("Show", elem_id="gan-pretrained-show")
+        first = lab.show_pretrained(lab.pretrained[0], 0) if lab.pretrained else [None, "No pretrained 2-D GANs installed."]
+        pre_text = gr.Markdown(first[1], elem_id="gan-pretrained-text")
+        pre_plot = gr.Plot(first[0], label="Pretrained GAN", elem_id="gan-pretrained-plot")
+        pre_btn.click(lab.show_pretrained, [pre_name, pre_seed], [pre_plot, pre_text], api_name="gan_show_pretrained")
+        pre_name.change(lab.show_pretrained, [pre_name, pre_seed], [pre_plot, pre_text], api_name=False)
+
+        gr.Markdown("### Theory: the optimal discriminator")
+        gr.Markdown(THEORY, latex_delimiters=LATEX)
+        with gr.Row():
+            with gr.Column(scale=1):
+                mu_d = Slider(-4, 4, value=0.0, step=0.1, label="p_data mean")
+                s_d = Slider(0.1, 3, value=1.0, step=0.05, label="p_data std")
+                mu_g = Slider(-4, 4, value=1.5, step=0.1, label="p_g mean")
+                s_g = Slider(0.1, 3, value=0.7, step=0.05, label="p_g std")
+                fig0, text0 = lab.optimal_d(0.0, 1.0, 1.5, 0.7)
+                theory_text = gr.Markdown(text0, elem_id="gan-theory-text")
+            with gr.Column(scale=2):
+                theory_plot = gr.Plot(fig0, label="Optimal discriminator", elem_id="gan-theory-plot")
+        for k, sl in enumerate((mu_d, s_d, mu_g, s_g)):
+            sl.input(lab.optimal_d, [mu_d, s_d, mu_g, s_g], [theory_plot, theory_text],
+                     api_name="gan_optimal_d" if k == 0 else False, show_progress="hidden", trigger_mode="always_last")
+        gr.Markdown("### Theory: saturating vs non-saturating generator loss\nEarly in training the discriminator "
+                    "rejects the fakes, D(G(z)) ≈ 0. There the minimax loss log(1 − D) is flat and its gradient "
+                    "−D vanishes, while −log D has gradient −(1 − D) ≈ −1 (notes 000 3.3.3, B.2.1).")
+        ns_plot = gr.Plot(lab.generator_losses(), label="Generator losses", elem_id="gan-ns-plot")
+        ns_btn = gr.Button("Redraw", visible=False)
+        ns_btn.click(lab.generator_losses, None, ns_plot, api_name="gan_generator_losses")
+    return lab

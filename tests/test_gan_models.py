@@ -1,0 +1,176 @@
+"""GAN models and the adversarial step: shapes, Hub round trip, spectral norm, and each update scheme against a
+hand-written reference of the formulas in lecture notes 001 ("Minimax optimization algorithm")."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from gen_core import losses
+from gen_core.data.toy2d import Ring
+from gen_core.models import load_pretrained
+from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig
+from gen_core.train.adversarial import AdversarialConfig, AdversarialTask, LabelledBatches, adversarial_task
+from gen_core.train.loop import DistInfo, SamplerBatches, TrainConfig, train
+
+CPU = torch.device("cpu")
+
+
+def small_gan(loss: str = "non_saturating", normalization: str = "none", seed: int = 0) -> GAN2D:
+    torch.manual_seed(seed)
+    return GAN2D(GAN2DConfig(hidden=16, depth=2, loss=loss, normalization=normalization))
+
+
+def test_gan2d_shapes_and_hub_round_trip(tmp_path):
+    gan = small_gan(normalization="spectral")
+    assert gan.sample(7).shape == (7, 2) and gan.critic(torch.zeros(3, 2)).shape == (3,)
+    gan.train()
+    gan.critic(torch.randn(4, 2))           # one power iteration updates the spectral-norm vectors
+    gan.eval()
+    gan.save_pretrained(tmp_path)
+    back = load_pretrained(tmp_path)
+    assert isinstance(back, GAN2D) and back.config == gan.config
+    x, z = torch.randn(5, 2), torch.randn(5, 2)
+    assert torch.equal(back.critic(x), gan.critic(x)) and torch.equal(back.generate(z), gan.generate(z))
+
+
+def test_spectral_norm_bounds_every_critic_layer():
+    gan = small_gan(normalization="spectral")
+    gan.train()
+    for _ in range(30):                      # power iterations converge
+        gan.critic(torch.randn(8, 2))
+    gan.eval()
+    for layer in gan.discriminator:
+        if isinstance(layer, torch.nn.Linear):
+            assert abs(torch.linalg.matrix_norm(layer.weight, ord=2).item() - 1.0) < 1e-2
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        GAN2D(GAN2DConfig(loss="vanilla"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="normalization"):
+        GAN2D(GAN2DConfig(normalization="batch"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_critic"):
+        AdversarialConfig(scheme="n_critic", n_critic=0)
+    with pytest.raises(ValueError, match="scheme"):
+        AdversarialConfig(scheme="round_robin")  # type: ignore[arg-type]
+
+
+def adam(params, lr):
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+
+
+def reference_step(gan: GAN2D, real: torch.Tensor, z: torch.Tensor, scheme: str, lr: float = 0.01) -> None:
+    """The textbook loops of notes 001, written out with separate forwards and autograd.grad."""
+    g_params, d_params = list(gan.generator.parameters()), list(gan.discriminator.parameters())
+    opt_g, opt_d = adam(g_params, lr), adam(d_params, lr)
+    fake = gan.generate(z)
+    d_loss = losses.gan_discriminator_loss(gan.critic(real), gan.critic(fake.detach()))
+    grads_d = torch.autograd.grad(d_loss, d_params)
+    if scheme == "simultaneous":            # both gradients at (theta_k, phi_k)
+        g_loss = losses.gan_generator_loss_non_saturating(gan.critic(fake))
+        grads_g = torch.autograd.grad(g_loss, g_params)
+    for p, gr in zip(d_params, grads_d):
+        p.grad = gr
+    opt_d.step()
+    if scheme == "alternating":             # the generator gradient at (theta_k, phi_{k+1})
+        g_loss = losses.gan_generator_loss_non_saturating(gan.critic(fake))
+        grads_g = torch.autograd.grad(g_loss, g_params)
+    for p, gr in zip(g_params, grads_g):
+        p.grad = gr
+    opt_g.step()
+
+
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
+def test_update_schemes_match_the_reference(scheme):
+    gan = small_gan()
+    ref = copy.deepcopy(gan)
+    real = Ring().sample(32, torch.Generator().manual_seed(1))
+    task = AdversarialTask(gan, TrainConfig(grad_clip=None), CPU, DistInfo(),
+                           AdversarialConfig(scheme=scheme, lr_g=0.01, lr_d=0.01))
+    z = torch.randn(32, 2, generator=torch.Generator().manual_seed(7919))  # the task's own noise: seed + 7919
+    metrics = task.step(real, 1)
+    reference_step(ref, real, z, scheme)
+    for (name, p), q in zip(gan.named_parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(metrics)
+    other = "alternating" if scheme == "simultaneous" else "simultaneous"
+    ref2 = copy.deepcopy(small_gan())
+    reference_step(ref2, real, z, other)
+    assert not all(torch.allclose(p, q, atol=1e-6) for p, q in zip(gan.generator.parameters(), ref2.generator.parameters()))
+
+
+def test_n_critic_steps_and_weight_clipping():
+    gan = small_gan(loss="wgan_clip")
+    source = SamplerBatches(Ring(), 16, 0, CPU)
+    adv = AdversarialConfig(scheme="n_critic", n_critic=3, lr_g=0.05, lr_d=0.05, clip_value=0.02)
+    task = adversarial_task(adv, source)(gan, TrainConfig(), CPU, DistInfo())
+    for step in range(1, 3):
+        task.step(source.next_batch(), step)
+    state_d = task.opt_d.state[task.d_params[0]]["step"]
+    state_g = task.opt_g.state[task.g_params[0]]["step"]
+    assert float(state_d) == 6 and float(state_g) == 2          # 3 critic steps per generator step
+    assert max(p.abs().max().item() for p in gan.discriminator.parameters()) <= 0.02 + 1e-7
+    assert max(p.abs().max().item() for p in gan.generator.parameters()) > 0.02  # G is not clipped
+
+
+def test_generator_step_leaves_the_critic_alone_and_every_parameter_learns():
+    gan = small_gan(loss="wgan_gp")
+    task = AdversarialTask(gan, TrainConfig(), CPU, DistInfo(), AdversarialConfig())
+    before = {n: p.detach().clone() for n, p in gan.named_parameters()}
+    m = task.step(Ring().sample(32, torch.Generator().manual_seed(0)), 1)
+    assert "gp" in m and m["gp"] >= 0
+    for n, p in gan.named_parameters():
+        if n != "discriminator.4.bias":      # E_G D - E_data D does not depend on the critic's output bias
+            assert not torch.equal(before[n], p), f"{n} was not updated"
+    # the generator's update computed no critic gradients (backward(inputs=G params))
+    task.opt_d.zero_grad(set_to_none=True)
+    fake = gan.generate(torch.randn(8, 2))
+    task._update_g(losses.generator_loss("wgan_gp", gan.critic(fake)))
+    assert all(p.grad is None for p in gan.discriminator.parameters())
+
+
+def test_shared_loop_trains_a_gan_and_stops_on_divergence():
+    gan = small_gan()
+    source = SamplerBatches(Ring(), 64, 0, CPU)
+    cfg = TrainConfig(steps=40, batch_size=64, log_every=10, device="cpu")
+    events = list(train(gan, source, cfg, task_factory=adversarial_task(AdversarialConfig(), source)))
+    assert [e.kind for e in events][0] == "start" and events[-1].kind == "done"
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == [10, 20, 30, 40] and "g_loss" in steps[0].metrics
+    # a learning rate that blows the weights up ends in a "diverged" event, never a NaN update
+    bad = small_gan(loss="fgan_kl")
+    events = list(train(bad, source, TrainConfig(steps=300, log_every=50, device="cpu"),
+                        task_factory=adversarial_task(AdversarialConfig(lr_g=1e4, lr_d=1e4), source)))
+    if events[-1].kind == "diverged":
+        assert all(torch.isfinite(p).all() for p in bad.parameters())
+
+
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_dcgan_shapes_gradients_and_round_trip(tmp_path, n_classes):
+    torch.manual_seed(0)
+    model = DCGAN(DCGANConfig(latent_dim=8, channels=4, n_classes=n_classes, normalization="spectral"))
+    y = torch.arange(6) % 10 if n_classes else None
+    x = model.generate(torch.randn(6, 8), y)
+    assert x.shape == (6, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert model.critic(x, y).shape == (6,)
+    images = (torch.rand(64, 1, 28, 28) * 255).to(torch.uint8)
+    labels = torch.arange(64) % 10
+    source = LabelledBatches(images, labels, 16, 0, CPU) if n_classes else None
+    task = AdversarialTask(model, TrainConfig(), CPU, DistInfo(), AdversarialConfig(lr_g=1e-3, lr_d=1e-3))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = source.next_batch() if source else images[:16].float() / 255
+    task.step(batch, 1)
+    for n, p in model.named_parameters():
+        assert not torch.equal(before[n], p), f"{n} was not updated"
+    model.eval()
+    model.save_pretrained(tmp_path)
+    back = load_pretrained(tmp_path)
+    z = torch.randn(3, 8)
+    yy = torch.tensor([1, 2, 3]) if n_classes else None
+    assert torch.equal(back.generate(z, yy), model.generate(z, yy))
+    assert model.interpolate(torch.zeros(8), torch.ones(8), 5, None if not n_classes else torch.tensor(4)).shape == (5, 1, 28, 28)
+    with pytest.raises(ValueError):
+        model.generate(z, None if n_classes else torch.tensor([1, 2, 3]))

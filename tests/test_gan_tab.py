@@ -1,0 +1,154 @@
+"""The GAN Lab tab: its figures validate against plotly's schema, every public endpoint through gradio_client
+(good and bad values), and a real browser that starts training, sees the plots and the modes counter move, and
+stops it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from gradio_client.exceptions import AppError
+
+from conftest import ARTIFACTS
+from gen_core.ui.gan import GANLab, LiveRun, LiveSettings, one_thread
+from gen_core.viz.gan import gan_curves, snapshot_timeline
+
+
+# -- in-process: the live run and its figures ----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=False)
+def single_thread():
+    with one_thread():
+        yield
+
+
+def test_live_run_records_curves_snapshots_and_valid_figures(single_thread):
+    run = LiveRun(LiveSettings(target="grid", steps=120, hidden=32, depth=2), chunk=10)
+    while not run.done:
+        run.advance(0.0, until_step=run.step + 30)
+    h = run.history
+    assert h.steps[-1] == 120 and len(h.d_loss) == 12 and h.eval_steps[-1] == 120
+    assert run.report.n_modes == 25 and 0 <= run.report.modes <= 25
+    assert run.snapshots and run.snapshots[-1].step == 120
+    figs = [run.panels("t"), gan_curves({"A": h, "B": h}, 25), snapshot_timeline(run.snapshots, run.centres.numpy(),
+                                                                                  run.target.bounds),
+            snapshot_timeline([], run.centres.numpy(), run.target.bounds)]
+    lab = GANLab()
+    figs += [lab.optimal_d(0.0, 1.0, 1.0, 2.0)[0], lab.generator_losses()]
+    for fig in figs:
+        go.Figure(json.loads(fig.to_json()))     # plotly's full validation of what the browser receives
+
+
+def test_same_seed_same_start_and_data(single_thread):
+    a = LiveRun(LiveSettings(loss="non_saturating", steps=40, hidden=16, depth=1))
+    b = LiveRun(LiveSettings(loss="lsgan", steps=40, hidden=16, depth=1))
+    assert all(np.array_equal(p.detach(), q.detach()) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert np.array_equal(a.source.next_batch(), b.source.next_batch())
+
+
+# -- the API of the running app ---------------------------------------------------------------------------------------
+
+
+def plot_json(value) -> dict:
+    plot = value["plot"] if isinstance(value, dict) else value
+    return json.loads(plot) if isinstance(plot, str) else plot
+
+
+def test_api_lists_the_gan_endpoints(client):
+    names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert {"/gan_train_live", "/gan_train_ab", "/gan_show_pretrained", "/gan_optimal_d", "/gan_generator_losses"} <= names
+
+
+def test_optimal_d_endpoint_shows_the_identity(client):
+    fig, text = client.predict(0.0, 1.0, 1.5, 0.7, api_name="/gan_optimal_d")
+    numbers = [float(x) for x in re.findall(r"\*\*(-?[0-9.]+)\*\*", text)]
+    jsd, value, from_jsd = numbers
+    assert abs(value - from_jsd) < 1e-6 and 0 < jsd < np.log(2)
+    assert [t["name"] for t in plot_json(fig)["data"]] == ["p_data", "p_g", "D*(x)"]
+    assert len(plot_json(client.predict(api_name="/gan_generator_losses"))["data"]) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0.0, 0.0, 1.5, 0.7), "less than minimum value 0.1"),
+    ((0.0, 1.0, "far", 0.7), "p_g mean must be a number"),
+])
+def test_optimal_d_rejects_bad_values(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/gan_optimal_d")
+
+
+GOOD = dict(target="ring", loss="non_saturating", scheme="alternating", n_critic=1, lr_g=1e-3, lr_d=1e-3, width=32,
+            depth=2, normalization="none", seed=0, steps=60)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("loss", "vanilla", "vanilla is not in the list of choices"),
+    ("target", "moon", "'moon'.*is not in the list of choices"),
+    ("lr_g", 1.0, "greater than maximum value 0.01"),
+    ("steps", 10, "less than minimum value 50"),
+    ("n_critic", 2.5, "n_critic must be a whole number"),
+    ("width", "wide", "must be a number"),
+])
+def test_train_live_rejects_bad_values(client, field, value, message):
+    args = {**GOOD, field: value}
+    with pytest.raises(AppError, match=message):
+        client.predict(*args.values(), api_name="/gan_train_live")
+
+
+def test_train_live_streams_and_finishes(client):
+    job = client.submit(*GOOD.values(), api_name="/gan_train_live")
+    outputs = job.result(timeout=120)
+    live, curves, timeline, status, counter = outputs
+    assert status.startswith("Done: 60 steps"), status
+    assert re.search(r"Modes captured: \d / 8", counter)
+    assert len(plot_json(curves)["data"]) == 4 and plot_json(live)["data"]
+    assert len(job.outputs()) >= 2      # it streamed before finishing
+
+
+def test_train_ab_and_its_bad_values(client):
+    a = ["non_saturating", "alternating", 1, 1e-3, 1e-3, "none"]
+    b = ["wgan_gp", "n_critic", 2, 1e-3, 1e-3, "spectral"]
+    live_a, live_b, curves, status = client.predict("grid", 0, 60, 32, 2, *a, *b, api_name="/gan_train_ab")
+    assert status.startswith("Done") and "A: Modes captured" in status and "B: Modes captured" in status
+    names = [t["name"] for t in plot_json(curves)["data"]]
+    assert "A: D loss" in names and "B: modes" in names
+    with pytest.raises(AppError, match="A/B: n_critic must be a whole number"):
+        client.predict("grid", 0, 60, 32, 2, *a, "wgan_gp", "n_critic", 2.5, 1e-3, 1e-3, "none", api_name="/gan_train_ab")
+
+
+def test_show_pretrained(client):
+    names = GANLab().pretrained
+    if not names:
+        pytest.skip("no pretrained 2-D GANs in pretrained/")
+    fig, text = client.predict(names[0], 0, api_name="/gan_show_pretrained")
+    assert re.search(r"\*\*\d+ / \d+ modes\*\*", text) and plot_json(fig)["data"]
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("gan-none", 0, api_name="/gan_show_pretrained")
+
+
+# -- a real browser -----------------------------------------------------------------------------------------------------
+
+
+def test_browser_training_updates_and_stops(page):
+    page.get_by_role("tab", name="GAN Lab").click()
+    page.locator("#gan-start").click()
+    page.wait_for_selector("#gan-live .js-plotly-plot", timeout=60_000)
+    counter = page.locator("#gan-modes")
+    page.wait_for_function("() => /Modes captured: \\d+ \\/ 8/.test(document.querySelector('#gan-modes').innerText)",
+                           timeout=60_000)
+    first = counter.inner_text()
+    page.wait_for_function("(t) => document.querySelector('#gan-modes').innerText !== t", arg=first, timeout=60_000)
+    step = lambda text: int(re.search(r"step (\d+)", text).group(1))  # noqa: E731
+    assert step(counter.inner_text()) > step(first)
+    page.wait_for_selector("#gan-curves .js-plotly-plot", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "gan_lab_training.png"), full_page=True)
+    page.locator("#gan-stop").click()
+    page.wait_for_timeout(2000)
+    stopped = counter.inner_text()
+    page.wait_for_timeout(2500)
+    assert counter.inner_text() == stopped, "training kept streaming after Stop"
+    assert "Done" not in page.locator("#gan-status").inner_text()
