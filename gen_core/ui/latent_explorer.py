@@ -242,7 +242,7 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                              height=200, allow_preview=False, interactive=False, elem_id="test-gallery")
         for s in sliders:
             s.input(ex.decode, sliders, image, api_name="decode" if s is sliders[0] else False,
-                    show_progress="hidden", trigger_mode="always_last")
+                    show_progress="hidden", trigger_mode="always_last", queue=False)  # sub-ms work: skip the queue
         prior_btn.click(ex.prior_mean, None, [*sliders, image], api_name="prior_mean")
         sample_btn.click(ex.random_sample, seed, [*sliders, image], api_name="random_sample")
         encode_btn.click(ex.encode_test_image, index, [*sliders, image, pair, caption], api_name="encode_test_image")
@@ -272,7 +272,7 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                                     interactive=False, height=440, width=440)
         for s in (z1, z2):
             s.input(ex.decode_point, [z1, z2], point_img, api_name="decode_point" if s is z1 else False,
-                    show_progress="hidden", trigger_mode="always_last")
+                    show_progress="hidden", trigger_mode="always_last", queue=False)
             s.release(ex.latent_map, [z1, z2], map_plot, api_name="latent_map" if s is z1 else False,
                       show_progress="hidden")
 
