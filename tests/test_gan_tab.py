@@ -133,24 +133,35 @@ def test_show_pretrained(client):
 # -- a real browser -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="after Stop the #gan-modes counter is not found within 30 s (seen in the clean-clone CI run "
-                          "of session 1, under heavy load); fix in progress in the next session", strict=False)
 def test_browser_training_updates_and_stops(page):
+    # Interval polling, generous timeouts: on a loaded machine the page's main thread is busy drawing the stream.
+    def wait_js(expr: str, arg=None, timeout: int = 240_000):
+        return page.wait_for_function(expr, arg=arg, timeout=timeout, polling=1000)
+
+    def text(elem_id: str) -> str:
+        return page.evaluate(f"() => document.querySelector('#{elem_id}')?.innerText ?? ''")
+
     page.get_by_role("tab", name="GAN Lab").click()
+    steps = page.locator("#gan-steps input[type=number]")
+    steps.fill(str(20_000))             # long enough that it is still running when we look
+    steps.press("Enter")
     page.locator("#gan-start").click()
-    page.wait_for_selector("#gan-live .js-plotly-plot", timeout=60_000)
-    counter = page.locator("#gan-modes")
-    page.wait_for_function("() => /Modes captured: \\d+ \\/ 8/.test(document.querySelector('#gan-modes').innerText)",
-                           timeout=60_000)
-    first = counter.inner_text()
-    page.wait_for_function("(t) => document.querySelector('#gan-modes').innerText !== t", arg=first, timeout=60_000)
-    step = lambda text: int(re.search(r"step (\d+)", text).group(1))  # noqa: E731
-    assert step(counter.inner_text()) > step(first)
-    page.wait_for_selector("#gan-curves .js-plotly-plot", timeout=30_000)
-    page.screenshot(path=str(ARTIFACTS / "gan_lab_training.png"), full_page=True)
+    wait_js("() => /Modes captured: \\d+ \\/ 8/.test(document.querySelector('#gan-modes').innerText)")
+    assert page.evaluate("() => !!document.querySelector('#gan-live .js-plotly-plot .scatterlayer')")  # drawn
+    first = text("gan-modes")
+    scatter = "document.querySelector('#gan-live .scatterlayer').innerHTML"
+    drawn = page.evaluate(f"() => {scatter}")
+    # the modes counter moves with the steps and the scatter is redrawn
+    wait_js(f"([t, d]) => document.querySelector('#gan-modes').innerText !== t && {scatter} !== d", arg=[first, drawn])
+    step = lambda t: int(re.search(r"step (\d+)", t).group(1))  # noqa: E731
+    assert step(text("gan-modes")) > step(first)
+    assert "steps/s" in text("gan-status")
     page.locator("#gan-stop").click()
-    page.wait_for_timeout(2000)
-    stopped = counter.inner_text()
-    page.wait_for_timeout(2500)
-    assert counter.inner_text() == stopped, "training kept streaming after Stop"
-    assert "Done" not in page.locator("#gan-status").inner_text()
+    # after Stop the page may still be drawing updates it had received; then it must stay put, short of the end
+    wait_js("""() => { const t = document.querySelector('#gan-modes').innerText;
+                       const same = window.__last === t; window.__last = t; return same; }""")
+    stopped = text("gan-modes")
+    page.wait_for_timeout(3000)
+    assert text("gan-modes") == stopped, "training kept streaming after Stop"
+    assert "Done" not in text("gan-status") and step(stopped) < 20_000
+    page.screenshot(path=str(ARTIFACTS / "gan_lab_stopped.png"), full_page=True, timeout=60_000)

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy import linalg
 from torch import Tensor
 
 __all__ = ["N_FID", "K_PRDC", "extract_features", "gaussian_stats", "frechet_distance", "fid_from_features",
@@ -53,17 +52,16 @@ def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
     """``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between N(mu1, S1) and N(mu2, S2) (Heusel et al. 2017).
 
-    The matrix square root comes from ``scipy.linalg.sqrtm``; a tiny imaginary part from round-off is dropped, and
-    a singular product is regularised with 1e-6 I on both covariances (as in the reference implementation).
+    For covariance (symmetric PSD) matrices ``Tr (S1 S2)^(1/2) = Tr (S1^(1/2) S2 S1^(1/2))^(1/2)``, the sum of the
+    square roots of the eigenvalues of a symmetric PSD matrix: computed with ``eigh`` in float64, exact and stable
+    even when a covariance is singular (dead ReLU features), where ``scipy.linalg.sqrtm(S1 S2)`` warns.
     """
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        eye = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + eye) @ (s2 + eye))
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    tr_covmean = float(np.sqrt(np.clip(inner, 0.0, None)).sum())
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
 
 def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:

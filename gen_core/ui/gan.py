@@ -23,14 +23,17 @@ import numpy as np
 import torch
 
 from gen_core import losses
+from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.data.toy2d import make_target
 from gen_core.hub import read_config
+from gen_core.models.gan import DCGAN
 from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pair_theory, generator_loss_curves
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
 from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
 from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number
+from gen_core.viz import image_strip, tile_images
 from gen_core.viz.gan import (GANHistory, Snapshot, gan_curves, generator_loss_figure, live_panels,
                               optimal_discriminator_figure, snapshot_timeline)
 
@@ -41,7 +44,7 @@ MAX_STEPS = 20_000
 BATCH_SIZE = 256
 CHUNK = 10                 # the loop reports every CHUNK generator steps; the tab redraws at most every UPDATE_S
 UPDATE_S = 0.1             # seconds of training between redraws (>= 5 redraws per second with the drawing time)
-SHOWN = 400                # samples drawn in the scatter (the metrics use all 2,500)
+SHOWN = 300                # samples drawn in the scatter (the metrics use all 2,500)
 ARROWS = 80                # fakes that carry a gradient arrow
 TIMELINE = 8               # snapshots kept in the timeline
 TIMELINE_POINTS = 200      # generated samples drawn per snapshot
@@ -376,6 +379,102 @@ class GANLab:
         return generator_loss_figure(d.numpy(), {k: (v[0].numpy(), v[1].numpy()) for k, v in curves.items()})
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Image GANs on Fashion-MNIST
+# --------------------------------------------------------------------------------------------------------------------
+
+IMAGE_GANS = {"DCGAN": "dcgan-fmnist", "class-conditional DCGAN": "cdcgan-fmnist"}
+GRID = 8                  # samples per side of the grid
+IMAGE_SCALE = 3           # 28 px -> 84 px
+
+
+def _card_metadata(folder: Path) -> dict[str, Any]:
+    """The ``gen_core_metrics`` / ``gen_core_training`` metadata that the CLI wrote into a model card."""
+    from huggingface_hub import ModelCard
+
+    card = folder / "README.md"
+    if not card.is_file():
+        return {}
+    data = ModelCard.load(card).data.to_dict()
+    return {"metrics": data.get("gen_core_metrics", {}), "training": data.get("gen_core_training", {})}
+
+
+@dataclass
+class ImageGANs:
+    """The pretrained Fashion-MNIST GANs (whichever are installed), loaded once and then only read."""
+
+    models: dict[str, DCGAN]
+    metrics: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls) -> ImageGANs:
+        models, metrics = {}, {}
+        for label, folder in IMAGE_GANS.items():
+            path = PRETRAINED_DIR / folder
+            if (path / "model.safetensors").is_file():
+                models[label] = load_pretrained(path)  # type: ignore[assignment]
+                metrics[label] = _card_metadata(path)
+        return cls(models, metrics)
+
+    def _model(self, name: Any) -> DCGAN:
+        if not self.models:
+            raise gr.Error("No pretrained Fashion-MNIST GANs are installed in pretrained/.")
+        return self.models[choice(name, "Model", list(self.models))]
+
+    def _labels(self, model: DCGAN, class_name: Any, n: int) -> torch.Tensor | None:
+        if not model.conditional:
+            return None
+        if class_name == "all classes":
+            return torch.arange(n) % model.config.n_classes
+        k = CLASS_NAMES.index(choice(class_name, "Class", ["all classes", *CLASS_NAMES]))
+        return torch.full((n,), k, dtype=torch.long)
+
+    def sample_grid(self, name: Any, class_name: Any, seed: Any) -> np.ndarray:
+        """An 8 x 8 grid of samples (one class, or a row per class cycle for the conditional model)."""
+        model = self._model(name)
+        gen = torch.Generator().manual_seed(integer(seed, "Seed", 0, 2**31 - 1))
+        n = GRID * GRID
+        labels = self._labels(model, class_name, n)
+        with torch.no_grad():
+            images = model.generate(torch.randn(n, model.latent_dim, generator=gen), labels)
+        return tile_images(images, ncol=GRID, scale=IMAGE_SCALE)
+
+    def interpolate(self, name: Any, class_name: Any, seed_a: Any, seed_b: Any, steps: Any) -> np.ndarray:
+        """Images along the straight line between two latent draws (same class for the conditional model)."""
+        model = self._model(name)
+        za = torch.randn(model.latent_dim, generator=torch.Generator().manual_seed(integer(seed_a, "Seed A", 0, 2**31 - 1)))
+        zb = torch.randn(model.latent_dim, generator=torch.Generator().manual_seed(integer(seed_b, "Seed B", 0, 2**31 - 1)))
+        n = integer(steps, "Steps", 2, 16)
+        y = None
+        if model.conditional:
+            y = self._labels(model, "T-shirt/top" if class_name == "all classes" else class_name, 1)[0]  # type: ignore[index]
+        return image_strip(model.interpolate(za, zb, n, y), scale=IMAGE_SCALE)
+
+    def fid_table(self) -> str:
+        """FID-FMNIST of each installed GAN beside the VAE's and the train-vs-test floor, from the model cards."""
+        if not self.metrics:
+            return "No pretrained Fashion-MNIST GANs are installed."
+        rows = ["| model | FID-FMNIST ↓ | precision | recall | density | coverage | steps | training |",
+                "|---|---|---|---|---|---|---|---|"]
+        floor = vae = None
+        for label, meta in self.metrics.items():
+            m, t = meta.get("metrics", {}), meta.get("training", {})
+            floor = m.get("fid_floor_train_test", floor)
+            vae = m.get("vae_fid_fmnist", vae)
+            extra = f" (label agreement {100 * m['label_agreement']:.1f}%)" if "label_agreement" in m else ""
+            rows.append(f"| {label}{extra} | **{m.get('fid_fmnist', float('nan')):.2f}** | {m.get('precision', 0):.3f} | "
+                        f"{m.get('recall', 0):.3f} | {m.get('density', 0):.3f} | {m.get('coverage', 0):.3f} | "
+                        f"{t.get('steps', '?')} | {t.get('wall_time_s', 0) / 60:.0f} min CPU |")
+        if vae is not None:
+            rows.append(f"| VAE (pretrained/vae-fmnist-16, decoder means) | {vae:.2f} | | | | | | |")
+        if floor is not None:
+            rows.append(f"| floor: 10,000 training vs test images | {floor:.2f} | | | | | | |")
+        return ("FID-FMNIST uses the features of gen_core's own Fashion-MNIST classifier "
+                "(pretrained/fmnist-classifier), 10,000 samples against the 10,000 test images: comparable across "
+                "these rows, never with Inception-FID. Precision / recall / density / coverage: Naeem et al. 2020, "
+                "k = 5.\n\n" + "\n".join(rows))
+
+
 def _card_summary(card: Path) -> str:
     """The 'Training' section of a model card (command, steps, wall time), or a note that it is missing."""
     if not card.is_file():
@@ -417,7 +516,7 @@ def build_tab() -> GANLab:
             width = Slider(8, 512, value=128, step=8, label="Width (hidden units)")
             depth = Slider(1, 6, value=3, step=1, label="Depth (hidden layers)")
             seed = Number(value=0, precision=0, label="Seed", minimum=0)
-            steps = Slider(50, MAX_STEPS, value=3000, step=50, label="Generator steps")
+            steps = Slider(50, MAX_STEPS, value=3000, step=50, label="Generator steps", elem_id="gan-steps")
         controls = _config_controls("", "non_saturating", "alternating", 1, 1e-3, "none")
         with gr.Row():
             start = gr.Button("Start training", variant="primary", elem_id="gan-start")
@@ -489,4 +588,31 @@ def build_tab() -> GANLab:
         ns_plot = gr.Plot(lab.generator_losses(), label="Generator losses", elem_id="gan-ns-plot")
         ns_btn = gr.Button("Redraw", visible=False)
         ns_btn.click(lab.generator_losses, None, ns_plot, api_name="gan_generator_losses")
+
+        images = ImageGANs.load()
+        gr.Markdown("### Image GANs on Fashion-MNIST\nA DCGAN and a class-conditional DCGAN G(z, y), trained by "
+                    "`python -m gen_core train dcgan` (notes 000 B.3; Radford et al. 2016).")
+        if images.models:
+            names = list(images.models)
+            with gr.Row():
+                img_model = gr.Dropdown(names, value=names[-1], label="Model", elem_id="gan-img-model")
+                img_class = gr.Dropdown(["all classes", *CLASS_NAMES], value="all classes",
+                                        label="Class (conditional model)", elem_id="gan-img-class")
+                img_seed = Number(value=0, precision=0, label="Seed", minimum=0)
+                img_btn = gr.Button("Sample", elem_id="gan-img-sample")
+            grid_img = gr.Image(images.sample_grid(names[-1], "all classes", 0), format="png", label="Samples",
+                                interactive=False, elem_id="gan-img-grid", height=420)
+            with gr.Row():
+                seed_a = Number(value=1, precision=0, label="Seed A", minimum=0)
+                seed_b = Number(value=2, precision=0, label="Seed B", minimum=0)
+                n_interp = Slider(2, 16, value=10, step=1, label="Steps")
+                interp_btn = gr.Button("Interpolate", elem_id="gan-img-interp")
+            strip_img = gr.Image(images.interpolate(names[-1], "all classes", 1, 2, 10), format="png",
+                                 label="Latent interpolation z = (1 - t) z_A + t z_B", interactive=False)
+            for trigger in (img_btn.click, img_class.change, img_model.change):
+                trigger(images.sample_grid, [img_model, img_class, img_seed], grid_img,
+                        api_name="gan_image_samples" if trigger == img_btn.click else False)
+            interp_btn.click(images.interpolate, [img_model, img_class, seed_a, seed_b, n_interp], strip_img,
+                             api_name="gan_image_interpolate")
+        gr.Markdown(images.fid_table(), elem_id="gan-fid-table")
     return lab

@@ -4,7 +4,9 @@ training curves (one or two runs overlaid), the snapshot timeline, and the two e
 Arrays in (computed by ``gen_core.models.gan`` and ``gen_core.metrics.modes``), ``go.Figure`` out; no model math
 and no Gradio here. The live figures stream several times a second, so they are built from plain dicts on a
 hand-made grid of axes (``make_subplots`` is much slower) and their numbers are rounded to 4 decimals (a smaller
-JSON payload for the browser).
+JSON payload for the browser). Markers are SVG (Gradio redraws a plot on every update, and WebGL
+markers would open a new WebGL context each time until the browser drops them); each marker costs ~40 us to draw,
+so the live panels carry a few hundred points.
 """
 
 from __future__ import annotations

@@ -1,0 +1,291 @@
+"""Benchmarks of the GAN lab issue, written as JSON (resumable) and printed as Markdown tables.
+
+1. ``speed``: steps/s of the live 2-D training path (``gen_core.ui.gan.LiveRun``: the shared loop with the
+   adversarial task, plus the metrics and the three figures serialised for the browser after every ~0.1 s of
+   training) against a plain eager loop of the same networks, same batch size and optimizer settings, written as in
+   the notes (001, "Minimax optimization in PyTorch"): D on real and on fake.detach() separately, the generator's
+   backward through D computing D's gradients too, default Adam. Rounds alternate between the two in one process,
+   so that machine noise hits both; medians are reported. Also the live redraws per second.
+2. ``first8``: CPU seconds (and wall seconds) of live training (tab defaults, redraws included) until the 2,500-sample
+   evaluation first shows 8/8 modes on the ring, over 5 seeds.
+3. ``table``: every loss on the ring and the grid, 5 training seeds each, one protocol for all (below); mode metrics
+   on 2,500 samples at the end (EVALUATION.md). This is our reproduction of the papers' tables.
+4. ``best``: the best configuration and a collapsing baseline on the same settings, 5 seeds each, ring and grid.
+
+Usage: python benchmarks/bench_gan.py [speed|first8|table|best ...] [--json benchmarks/results/gan.json] [--quick]
+Run with one thread (``--threads 1``, the default) as the dashboard does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gen_core import losses  # noqa: E402
+from gen_core.data.toy2d import make_target  # noqa: E402
+from gen_core.metrics.modes import N_SAMPLES, mode_report  # noqa: E402
+from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for  # noqa: E402
+from gen_core.train.adversarial import AdversarialConfig, adversarial_task  # noqa: E402
+from gen_core.train.loop import SamplerBatches, TrainConfig, train  # noqa: E402
+from gen_core.ui.gan import UPDATE_S, LiveRun, LiveSettings  # noqa: E402
+from gen_core.viz.gan import gan_curves, snapshot_timeline  # noqa: E402
+
+SEEDS = (0, 1, 2, 3, 4)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 1. live path vs a plain eager loop
+
+
+def plain_loop_steps_per_s(steps: int, seed: int = 0, hidden: int = 128, depth: int = 3, batch: int = 256) -> float:
+    """The textbook alternating loop on the same networks (GAN2D's G and D), non-saturating loss, Adam(1e-3, 0.5)."""
+    target = make_target("ring")
+    torch.manual_seed(seed)
+    gan = GAN2D(GAN2DConfig(hidden=hidden, depth=depth, data_scale=data_scale_for(target.bounds)))
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        real = target.sample(batch, generator=gen)
+        fake = gan.generate(torch.randn(batch, gan.latent_dim, generator=gen))
+        opt_d.zero_grad()
+        d_loss = (F.binary_cross_entropy_with_logits(gan.critic(real), ones)
+                  + F.binary_cross_entropy_with_logits(gan.critic(fake.detach()), zeros))
+        d_loss.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        g_loss = F.binary_cross_entropy_with_logits(gan.critic(fake), ones)
+        g_loss.backward()
+        opt_g.step()
+        d_loss.item(), g_loss.item()
+    return steps / (time.perf_counter() - t0)
+
+
+def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
+    """The tab's path (LiveRun) for ``steps`` generator steps with every redraw; returns (steps/s, redraws/s)."""
+    run = LiveRun(LiveSettings(steps=steps, seed=seed))
+    t0, redraws, shown = time.perf_counter(), 0, -1
+    while not run.done:
+        run.advance(UPDATE_S)
+        run.panels("bench").to_json()
+        gan_curves({"run": run.history}, 8).to_json()
+        newest = run.snapshots[-1].step if run.snapshots else -1
+        if newest != shown:
+            snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds).to_json()
+            shown = newest
+        redraws += 1
+    wall = time.perf_counter() - t0
+    return run.step / wall, redraws / wall
+
+
+def bench_speed(rounds: int, steps: int) -> dict:
+    plain, live, redraw = [], [], []
+    for r in range(rounds):
+        plain.append(plain_loop_steps_per_s(steps, seed=r))
+        s, u = live_steps_per_s(steps, seed=r)
+        live.append(s)
+        redraw.append(u)
+        print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} redraws/s",
+              flush=True)
+    return {"plain_steps_per_s": statistics.median(plain), "live_steps_per_s": statistics.median(live),
+            "ratio_live_over_plain": statistics.median(live) / statistics.median(plain),
+            "live_redraws_per_s": statistics.median(redraw), "rounds": rounds, "steps_per_round": steps,
+            "plain_all": plain, "live_all": live}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 2. time to the first 8/8 on the ring
+
+
+def bench_first8(seeds: tuple[int, ...], max_steps: int = 3000) -> dict:
+    out = []
+    for seed in seeds:
+        run = LiveRun(LiveSettings(steps=max_steps, seed=seed))
+        c0 = time.process_time()
+        while not run.done and run.first_full_step is None:
+            run.advance(UPDATE_S)
+            run.panels("bench").to_json()
+            gan_curves({"run": run.history}, 8).to_json()
+        cpu = time.process_time() - c0
+        out.append({"seed": seed, "step": run.first_full_step, "cpu_s": cpu if run.first_full_step else None,
+                    "wall_s": run.first_full_seconds})
+        print(f"  seed {seed}: first 8/8 at step {run.first_full_step}, {cpu:.1f} CPU s, "
+              f"{run.first_full_seconds or float('nan'):.1f} wall s", flush=True)
+    reached = [o for o in out if o["step"] is not None]
+    return {"runs": out, "reached": len(reached), "median_cpu_s": statistics.median(o["cpu_s"] for o in reached)
+            if reached else None, "max_cpu_s": max((o["cpu_s"] for o in reached), default=None)}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 3./4. mode metrics over seeds
+
+
+@dataclass
+class Protocol:
+    """One training protocol for the mode tables."""
+
+    loss: str
+    target: str
+    steps: int
+    batch: int = 256
+    lr: float = 1e-3
+    scheme: str = "alternating"
+    n_critic: int = 1
+    lr_schedule: str = "constant"
+    hidden: int = 128
+    depth: int = 3
+    normalization: str = "none"
+    seeds: tuple[int, ...] = field(default=SEEDS)
+
+    def key(self) -> str:
+        return "|".join(f"{k}={v}" for k, v in asdict(self).items() if k != "seeds")
+
+
+def train_and_score(p: Protocol, seed: int) -> dict:
+    """Train one 2-D GAN with the shared loop (no UI) and score 2,500 samples; seconds of CPU included."""
+    target = make_target(p.target)
+    torch.manual_seed(seed)
+    gan = GAN2D(GAN2DConfig(hidden=p.hidden, depth=p.depth, loss=p.loss, normalization=p.normalization,  # type: ignore[arg-type]
+                            target=p.target, data_scale=data_scale_for(target.bounds)))
+    source = SamplerBatches(target, p.batch, seed, torch.device("cpu"))
+    adv = AdversarialConfig(scheme=p.scheme, n_critic=p.n_critic, lr_g=p.lr, lr_d=p.lr,  # type: ignore[arg-type]
+                            lr_schedule=p.lr_schedule)  # type: ignore[arg-type]
+    cfg = TrainConfig(steps=p.steps, batch_size=p.batch, seed=seed, log_every=p.steps, device="cpu")
+    c0 = time.process_time()
+    last = None
+    for ev in train(gan, source, cfg, task_factory=adversarial_task(adv, source)):
+        last = ev
+    with torch.no_grad():
+        fake = gan.generate(torch.randn(N_SAMPLES, gan.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed)))
+    r = mode_report(fake, target.mode_centres, target.std)
+    return {"seed": seed, "modes": r.modes, "hq": r.high_quality_pct, "cpu_s": time.process_time() - c0,
+            "end": last.kind if last else "none"}
+
+
+def run_protocols(protocols: list[Protocol], store: dict, section: str, path: Path | None) -> None:
+    results = store.setdefault(section, {})
+    for p in protocols:
+        entry = results.setdefault(p.key(), {"protocol": {**asdict(p), "seeds": list(p.seeds)}, "runs": []})
+        done = {r["seed"] for r in entry["runs"]}
+        for seed in p.seeds:
+            if seed in done:
+                continue
+            r = train_and_score(p, seed)
+            entry["runs"].append(r)
+            print(f"  {p.target:5s} {p.loss:16s} seed {seed}: {r['modes']} modes, {r['hq']:.1f}% HQ "
+                  f"({r['cpu_s']:.0f} CPU s, {r['end']})", flush=True)
+            if path is not None:
+                path.write_text(json.dumps(store, indent=1))
+
+
+def table_protocols(quick: bool) -> list[Protocol]:
+    """Every loss, one protocol: batch 256, Adam lr 1e-3 (beta1 0.5), constant rate, alternating updates; the
+    WGANs take n_critic = 5 as in their papers. Ring 3,000 and grid 6,000 generator steps."""
+    seeds = (0,) if quick else SEEDS
+    out = []
+    for target, steps in (("ring", 3000), ("grid", 6000)):
+        for loss in losses.GAN_LOSSES:
+            wgan = loss.startswith("wgan")
+            out.append(Protocol(loss=loss, target=target, steps=steps // (10 if quick else 1), seeds=seeds,
+                                scheme="n_critic" if wgan else "alternating", n_critic=5 if wgan else 1))
+    return out
+
+
+BEST = {  # found by the sweeps recorded in docs/gan.md
+    "ring": dict(loss="non_saturating", steps=5000, batch=512, lr_schedule="cosine"),
+    "grid": dict(loss="lsgan", steps=10000, batch=512, lr_schedule="cosine"),
+}
+BASELINE_LOSS = "fgan_reverse_kl"   # mode seeking: the same settings collapse onto few modes
+
+
+def best_protocols(quick: bool) -> list[Protocol]:
+    seeds = (0,) if quick else SEEDS
+    out = []
+    for target, kw in BEST.items():
+        kw = dict(kw, steps=kw["steps"] // (10 if quick else 1))
+        out.append(Protocol(target=target, seeds=seeds, **kw))                       # type: ignore[arg-type]
+        out.append(Protocol(target=target, seeds=seeds, **{**kw, "loss": BASELINE_LOSS}))  # type: ignore[arg-type]
+    return out
+
+
+def summarise(section: dict) -> list[dict]:
+    rows = []
+    for entry in section.values():
+        runs = entry["runs"]
+        if not runs:
+            continue
+        p = entry["protocol"]
+        rows.append({"target": p["target"], "loss": p["loss"], "n": len(runs),
+                     "modes": statistics.mean(r["modes"] for r in runs),
+                     "modes_min": min(r["modes"] for r in runs),
+                     "hq": statistics.mean(r["hq"] for r in runs),
+                     "hq_min": min(r["hq"] for r in runs),
+                     "cpu_s": statistics.mean(r["cpu_s"] for r in runs), "protocol": p})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| target | loss | seeds | modes (mean / min) | % high quality (mean / min) | CPU s per run |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        n_modes = 8 if r["target"] == "ring" else 25
+        lines.append(f"| {r['target']} | {r['loss']} | {r['n']} | {r['modes']:.1f} / {r['modes_min']} of {n_modes} | "
+                     f"{r['hq']:.1f} / {r['hq_min']:.1f} | {r['cpu_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sections", nargs="*", default=["speed", "first8", "best", "table"])
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "gan.json"))
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, a tenth of the steps")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = json.loads(path.read_text()) if path.is_file() else {}
+    store["machine"] = {"threads": args.threads, "torch": torch.__version__}
+    if "speed" in args.sections:
+        print("speed: live path vs plain eager loop", flush=True)
+        store["speed"] = bench_speed(rounds=2 if args.quick else 5, steps=300 if args.quick else 1500)
+        path.write_text(json.dumps(store, indent=1))
+    if "first8" in args.sections:
+        print("first 8/8 on the ring", flush=True)
+        store["first8"] = bench_first8((0,) if args.quick else SEEDS)
+        path.write_text(json.dumps(store, indent=1))
+    if "best" in args.sections:
+        print("best configuration vs collapsing baseline", flush=True)
+        run_protocols(best_protocols(args.quick), store, "best", path)
+    if "table" in args.sections:
+        print("every loss, 5 seeds", flush=True)
+        run_protocols(table_protocols(args.quick), store, "table", path)
+    path.write_text(json.dumps(store, indent=1))
+    if "speed" in store:
+        s = store["speed"]
+        print(f"\nlive {s['live_steps_per_s']:.0f} steps/s vs plain {s['plain_steps_per_s']:.0f} steps/s: "
+              f"x{s['ratio_live_over_plain']:.2f}; {s['live_redraws_per_s']:.1f} redraws/s")
+    if "first8" in store:
+        f = store["first8"]
+        print(f"first 8/8 on the ring: {f['reached']}/{len(f['runs'])} runs, median {f['median_cpu_s']} CPU s, "
+              f"max {f['max_cpu_s']} CPU s")
+    for section in ("best", "table"):
+        if section in store:
+            print(f"\n{section}:\n" + markdown(summarise(store[section])))
+
+
+if __name__ == "__main__":
+    main()
