@@ -100,10 +100,11 @@ def test_train_live_rejects_bad_values(client, field, value, message):
 
 
 def test_train_live_streams_and_finishes(client):
-    job = client.submit(*GOOD.values(), api_name="/gan_train_live")
-    outputs = job.result(timeout=120)
+    # Enough steps that the run outlasts the tab's update interval on a fast machine (60 steps finish in one update).
+    job = client.submit(*{**GOOD, "steps": 3000}.values(), api_name="/gan_train_live")
+    outputs = job.result(timeout=180)
     live, curves, timeline, status, counter = outputs
-    assert status.startswith("Done: 60 steps"), status
+    assert status.startswith("Done: 3000 steps"), status
     assert re.search(r"Modes captured: \d / 8", counter)
     assert len(plot_json(curves)["data"]) == 4 and plot_json(live)["data"]
     assert len(job.outputs()) >= 2      # it streamed before finishing
