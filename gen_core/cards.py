@@ -15,14 +15,28 @@ METRIC_NOTES = {
     "iwae_k": "importance samples K per image in the IWAE bound",
     "iwae_n": "test images in the IWAE estimate",
     "n_images": "test images evaluated",
+    "beta_vae": "beta-VAE score: eval accuracy of logistic regression on mean |z1 - z2| (Higgins et al. 2017)",
+    "factor_vae": "FactorVAE score: eval accuracy of the majority-vote classifier (Kim & Mnih 2018)",
+    "mig": "mutual information gap, mean over factors (Chen et al. 2018)",
+    "dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018)",
+    "dci_completeness": "DCI completeness",
+    "dci_informativeness": "DCI informativeness: test accuracy of the trees predicting each factor",
+    "preset": "sample counts of the disentanglement metrics",
+    "test_nll": "mean -log q(x) on fresh target samples, nats",
+    "true_entropy": "the target's differential entropy H(p), nats",
+    "gap": "test NLL - H(p): estimates KL(p_data || p_model), nats",
+    "modes": "modes captured (mean over sampling seeds)",
+    "high_quality_pct": "% of samples within 3 std of their nearest mode",
 }
 
 
-def metrics_table(metrics: dict[str, float]) -> str:
+def metrics_table(metrics: dict[str, float | str]) -> str:
     """A Markdown table of metrics with a sentence saying what each one is."""
     rows = ["| metric | value | meaning |", "|---|---|---|"]
     for key, value in metrics.items():
-        rows.append(f"| `{key}` | {value:.4g} | {METRIC_NOTES.get(key, '')} |")
+        shown = value if isinstance(value, str) else f"{value:.4g}"
+        note = METRIC_NOTES.get(key, "").replace("|", "\\|")  # a bare | would split the Markdown table cell
+        rows.append(f"| `{key}` | {shown} | {note} |")
     return "\n".join(rows)
 
 
