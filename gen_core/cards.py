@@ -25,6 +25,10 @@ METRIC_NOTES = {
     "test_nll": "mean -log q(x) on fresh target samples, nats",
     "true_entropy": "the target's differential entropy H(p), nats",
     "gap": "test NLL - H(p): estimates KL(p_data || p_model), nats",
+    "test_nll_se": "standard error of test_nll over the test samples, nats",
+    "true_entropy_se": "Monte Carlo standard error of true_entropy (0 = closed form), nats",
+    "gap_se": "standard error of gap (test NLL and entropy errors combined), nats",
+    "n_test": "fresh target samples in the test NLL (fixed seed, never seen in training)",
     "modes": "modes captured (mean over sampling seeds)",
     "high_quality_pct": "% of samples within 3 std of their nearest mode",
 }

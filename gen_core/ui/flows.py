@@ -3,13 +3,21 @@ see the 1-D change of variables with the missing |f'(x)| factor.
 
 Every number and array comes from gen_core (``metrics.density``, the models, the shared training loop) and every
 figure from ``gen_core.viz.flows``; this module validates inputs, calls them and wires Gradio events. A live
-training run is its own generator call (nothing is shared between sessions but the read-only pretrained flows),
-streams an update about every 0.4 s, and stops when Stop cancels it.
+training run is its own generator call (nothing is shared between sessions but the read-only pretrained flows)
+and streams an update about every 0.4 s.
+
+Stop sets the run's ``threading.Event``, which the shared loop checks between steps (``train(..., cancel=...)``);
+the run then sends its final state ("Stopped at step N", with its test NLL and gap) and ends. The event lives in
+the session's ``gr.State``, so a Stop reaches only its own session's run. Stop does not use Gradio's
+``cancels=[event]``: in Gradio 6.31 cancelling a generator that is streaming sub-second updates marks its outputs
+with an "Error" badge about half the time (a client-side race, reproduced with a 20-line app), and a cancelled
+run cannot show where it stopped.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,9 +67,11 @@ LIVE_HIDDEN = 64         # coupling-MLP width of the live runs (as the shipped f
 LIVE_TEST_N = 2000       # held-out samples of the live test NLL (SE ~ 0.02 nats)
 UPDATE_S = 0.4           # seconds between streamed updates, at least; and at least twice the time an update takes,
                          # so that drawing never takes more than a third of the run on a busy CPU
-FILM_EVERY_S = 4.0       # the film strip (the heaviest figure to draw) is refreshed at most this often
+FILM_EVERY_S = 5.0       # the film strip (the heaviest figure to draw) is refreshed at most this often
 RESOLUTION = 80          # heatmap grid (80 x 80 cells)
-N_SAMPLES = 1000         # model samples drawn in the samples panel
+N_SAMPLES = 600          # model samples in the live samples panel (each is an SVG node the browser redraws)
+FILM_SAMPLES = 250       # samples pushed through the live film strip
+N_SAMPLES_PRETRAINED = 1500  # a pretrained flow is drawn once, so it can show more
 STEPS_1D = (20, 3000)
 LAYERS_1D = 2            # monotone 1-D flows: 2 layers of 16 tanh units
 UNITS_1D = 16
@@ -210,7 +220,8 @@ class FlowsTab:
         model = entry.model
         with evaluating(model):
             grid = density_grid(model, tgt.bounds, RESOLUTION)
-            samples = model.sample(N_SAMPLES, generator=torch.Generator().manual_seed(EVAL_SEED)).numpy()
+            gen = torch.Generator().manual_seed(EVAL_SEED)
+            samples = model.sample(N_SAMPLES_PRETRAINED, generator=gen).numpy()
         mt = entry.metrics
         if not {"test_nll", "test_nll_se", "true_entropy"} <= set(mt):
             raise gr.Error(f"The card of {entry.folder} holds no held-out metrics; re-create it with "
@@ -228,9 +239,13 @@ class FlowsTab:
         return [dash, film, status]
 
     # -- 2-D: live training ----------------------------------------------------------------------------------------
-    def train_live(self, target: Any, std: Any, flow: Any, layers: Any, steps: Any, lr: Any,
-                   seed: Any) -> Iterator[list[Any]]:
-        """Train a fresh flow on the target, streaming heatmaps, the test-NLL curve, the film strip and a status."""
+    def train_live(self, target: Any, std: Any, flow: Any, layers: Any, steps: Any, lr: Any, seed: Any,
+                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Train a fresh flow on the target, streaming heatmaps, the test-NLL curve, the film strip and a status.
+
+        ``session`` is the browser session's ``gr.State`` dict; the run registers its stop event there (stopping
+        the session's previous 2-D run, if any) so that :meth:`stop` ends it.
+        """
         name, s = self._target(target, std)
         kind = choice(flow, "Flow", FLOWS_2D)
         cfg = TrainConfig(steps=integer(steps, "Steps", *STEPS_RANGE), batch_size=LIVE_BATCH,
@@ -259,26 +274,35 @@ class FlowsTab:
                                   nll_title=f"test NLL ({LIVE_TEST_N:,} held-out samples)")
             film: Any = gr.skip()
             if final or time.perf_counter() - last_film >= FILM_EVERY_S:
-                film = film_strip_figure(film_strip(model, data_bounds=tgt.bounds),
+                film = film_strip_figure(film_strip(model, n_samples=FILM_SAMPLES, data_bounds=tgt.bounds),
                                          title=f"Step {step}: from the Gaussian to the data, block by block")
                 last_film = time.perf_counter()
             elapsed = time.perf_counter() - t0
-            head = "**Done.**" if final else "Training…"
+            head = ("**Stopped.**" if stop.is_set() else "**Done.**") if final else "Training…"
             status = (f"{head} step {step}/{cfg.steps} · {_fmt_gap(snap.test_nll, entropy, snap.test_nll_se)} · "
                       f"{step / max(elapsed, 1e-9):.0f} steps/s · {elapsed:.0f} s")
             return [dash, film, status]
 
+        stop = _register_run(session, "stop_2d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
         pace = _Pace()
         yield pace.timed(render, 0, False)
-        for ev in train(model, data, cfg):
+        for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
                 yield pace.timed(render, ev.step, False)
             elif ev.kind == "diverged":
                 yield [gr.skip(), gr.skip(), ev.message]
                 return
-            elif ev.kind == "done":
+            elif ev.kind in ("done", "cancelled"):
                 yield render(ev.step, True)
+
+    def stop(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's live 2-D run between two steps (it then sends its final state)."""
+        _stop_run(session, "stop_2d")
+
+    def stop_1d(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's live 1-D run between two steps."""
+        _stop_run(session, "stop_1d")
 
     # -- 1-D -------------------------------------------------------------------------------------------------------
     def load_pretrained_1d(self, target: Any) -> list[Any]:
@@ -294,8 +318,9 @@ class FlowsTab:
         numbers = _fmt_gap(mt["test_nll"], mt["true_entropy"], mt["test_nll_se"]) + " · " if mt else ""
         return [fig, f"Pretrained `{entry.folder}`: {numbers}{_mass_sentence(panel.right_mass, panel.wrong_mass)}"]
 
-    def train_live_1d(self, target: Any, steps: Any, lr: Any, seed: Any) -> Iterator[list[Any]]:
-        """Train a monotone 1-D flow on a 1-D target, streaming the 1-D panel."""
+    def train_live_1d(self, target: Any, steps: Any, lr: Any, seed: Any,
+                      session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Train a monotone 1-D flow on a 1-D target, streaming the 1-D panel (Stop: :meth:`stop_1d`)."""
         name = choice(target, "1-D target", TARGETS_1D_NAMES)
         cfg = TrainConfig(steps=integer(steps, "Steps", *STEPS_1D), batch_size=LIVE_BATCH,
                           lr=number(lr, "Learning rate", *LR_RANGE), seed=integer(seed, "Seed", 0, SEED_MAX),
@@ -311,22 +336,42 @@ class FlowsTab:
             panel = flow_1d_panel(model, tgt)
             with evaluating(model):
                 nll, se = nll_stats(model, test_x)
-            head = "**Done.**" if final else "Training…"
+            head = ("**Stopped.**" if stop.is_set() else "**Done.**") if final else "Training…"
             status = (f"{head} step {step}/{cfg.steps} · {_fmt_gap(nll, entropy, se)} · "
                       f"{_mass_sentence(panel.right_mass, panel.wrong_mass)} · {time.perf_counter() - t0:.0f} s")
             return [flow_1d_figure(panel, title=f"{name}: live monotone flow, step {step}"), status]
 
+        stop = _register_run(session, "stop_1d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
         pace = _Pace()
         yield pace.timed(render, 0, False)
-        for ev in train(model, data, cfg):
+        for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
                 yield pace.timed(render, ev.step, False)
             elif ev.kind == "diverged":
                 yield [gr.skip(), ev.message]
                 return
-            elif ev.kind == "done":
+            elif ev.kind in ("done", "cancelled"):
                 yield render(ev.step, True)
+
+
+def _register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
+    """A fresh stop event for a new run, kept in the session's state under ``key``; a run this session started
+    earlier under the same key is stopped first (one live run per panel and session)."""
+    event = threading.Event()
+    if session is not None:
+        previous = session.get(key)
+        if isinstance(previous, threading.Event):
+            previous.set()
+        session[key] = event
+    return event
+
+
+def _stop_run(session: dict[str, Any] | None, key: str) -> None:
+    """Set the stop event of the session's run under ``key`` (nothing to do when none is running)."""
+    event = session.get(key) if session is not None else None
+    if isinstance(event, threading.Event):
+        event.set()
 
 
 class _Pace:
@@ -397,19 +442,24 @@ def build_tab(models: FlowModels) -> FlowsTab:
             "that training never sees. Its floor is the target's true entropy $H(p) = -\\mathbb E_p \\log p(x)$ "
             "(dashed), and the distance between them is $\\mathrm{KL}(p\\,\\|\\,q)$ in nats. Sharp mixtures "
             "(small std) have low entropy and are hard: the flow must tear the Gaussian into separate modes while "
-            "staying invertible, so thin bridges of density remain between them.", latex_delimiters=LATEX)
+            "staying invertible, so thin bridges of density remain between them. A RealNVP coupling is affine in the "
+            "coordinate it moves, so it can split a mode only by shearing it along the other coordinate: on the ring "
+            "and the grid it stays 1 to 3 nats away, while the spline flow bends each coordinate with a monotone "
+            "spline and gets within 0.05 nats. NICE only shifts: on targets that are mirror-symmetric in each "
+            "coordinate (ring, grid) every conditional mean it could shift is 0, the identity is a stationary point, "
+            "and it stays at the best single Gaussian. Compare them with the Flow menu.", latex_delimiters=LATEX)
         film = gr.Plot(first_2d[1] if first_2d else None, label="Film strip", elem_id="flows-film")
         gr.Markdown(FILM_CAPTION)
 
+        session = gr.State({})  # this browser session's stop events (see _register_run)
         outputs_2d = [density, film, status]
         target.change(tab.default_std, target, std, api_name=False, show_progress="hidden").then(
             tab.load_pretrained, [target, std, flow], outputs_2d, api_name=False)
         flow.change(tab.load_pretrained, [target, std, flow], outputs_2d, api_name=False)
         load_btn.click(tab.load_pretrained, [target, std, flow], outputs_2d, api_name="flows_load_pretrained")
-        run = train_btn.click(tab.train_live, [target, std, flow, layers, steps, lr, seed], outputs_2d,
-                              api_name="flows_train_live", concurrency_limit=2, concurrency_id="flows-training",
-                              show_progress="minimal")
-        stop_btn.click(None, None, None, cancels=[run], api_name=False)
+        train_btn.click(tab.train_live, [target, std, flow, layers, steps, lr, seed, session], outputs_2d,
+                        api_name="flows_train_live", concurrency_limit=2, concurrency_id="flows-training")
+        stop_btn.click(tab.stop, session, None, api_name="flows_stop", queue=False)
 
         gr.Markdown("### 1-D flows: the factor |f′(x)| you cannot drop\nA monotone flow $z = f(x)$ maps samples of "
                     "a 1-D target to $\\mathcal N(0, 1)$. The right density $p_Z(f(x))\\,|f'(x)|$ matches the target "
@@ -428,8 +478,7 @@ def build_tab(models: FlowModels) -> FlowsTab:
         panel = gr.Plot(first_1d[0] if first_1d else None, label="1-D flow", elem_id="flows-panel-1d")
         target_1d.change(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name=False)
         load_1d.click(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name="flows_load_pretrained_1d")
-        run_1d = train_1d.click(tab.train_live_1d, [target_1d, steps_1d, lr_1d, seed_1d], [panel, status_1d],
-                                api_name="flows_train_live_1d", concurrency_limit=2, concurrency_id="flows-training",
-                                show_progress="minimal")
-        stop_1d.click(None, None, None, cancels=[run_1d], api_name=False)
+        train_1d.click(tab.train_live_1d, [target_1d, steps_1d, lr_1d, seed_1d, session], [panel, status_1d],
+                       api_name="flows_train_live_1d", concurrency_limit=2, concurrency_id="flows-training")
+        stop_1d.click(tab.stop_1d, session, None, api_name="flows_stop_1d", queue=False)
     return tab

@@ -85,7 +85,8 @@ def flow_dashboard(target: DensityGrid, model: DensityGrid, samples: np.ndarray,
     """
     layout, sfx = axes_grid(1, 4, ["target p(x)", model_label, "samples x = f⁻¹(z), z ~ N(0, I)", nll_title],
                             hgap=0.05, square=True)
-    domains = [[0.0, 0.2], [0.235, 0.435], [0.49, 0.69], [0.76, 1.0]]  # three squares and a wider curve panel
+    # Three squares and a wider curve panel; the density colour bar sits in the gap after the second square.
+    domains = [[0.0, 0.19], [0.215, 0.405], [0.49, 0.68], [0.75, 1.0]]
     for k, (s, dom) in enumerate(zip(sfx, domains)):
         layout[f"xaxis{s}"]["domain"] = dom
         layout["annotations"][k]["x"] = 0.5 * (dom[0] + dom[1])
@@ -101,7 +102,8 @@ def flow_dashboard(target: DensityGrid, model: DensityGrid, samples: np.ndarray,
     x_end = max(steps[-1] if steps else 1.0, 1.0)
     data = [
         _heatmap(target, sfx[0], DENSITY_SCALE, 0.0, peak, "p(x)"),
-        _heatmap(model, sfx[1], DENSITY_SCALE, 0.0, peak, "q(x)", _colorbar(0.445, "density")),
+        _heatmap(model, sfx[1], DENSITY_SCALE, 0.0, peak, "q(x)",
+                 dict(x=0.412, xanchor="left", len=0.75, thickness=10, tickfont=dict(size=10))),
         dict(type="scatter", x=_f32(samples[:, 0]), y=_f32(samples[:, 1]), mode="markers", xaxis="x" + sfx[2],
              yaxis="y" + sfx[2], marker=dict(size=3, color=PALETTE[0], opacity=0.5), hoverinfo="skip",
              showlegend=False),
