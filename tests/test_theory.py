@@ -116,3 +116,137 @@ def test_gda_rejects_bad_arguments(kwargs, match):
         mm.gda(mm.bilinear_grad, 1.0, 0.0, **args)
     with pytest.raises(ValueError, match="game must be one of"):
         mm.run_game("rps", 1.0, 0.0, "simultaneous", 0.1, 0.1, 1, 3)
+
+
+# --- divergences (notes 002, 004) ---------------------------------------------------------------------------------
+
+import torch  # noqa: E402
+
+from gen_core.theory import divergences as dv  # noqa: E402
+
+
+def _grid_divergence(p, mu, sigma, kind):
+    """Reference: trapezoid rule on a fine grid (independent of the quadrature)."""
+    x = torch.linspace(-40, 40, 400_001, dtype=torch.float64)
+    lp, lq = p.log_prob(x), dv.gaussian_log_prob(x, mu, sigma)
+    if kind == "forward_kl":
+        f = lp.exp() * (lp - lq)
+    elif kind == "reverse_kl":
+        f = lq.exp() * (lq - lp)
+    else:
+        lm = torch.logaddexp(lp, lq) - math.log(2)
+        f = 0.5 * lp.exp() * (lp - lm) + 0.5 * lq.exp() * (lq - lm)
+    return float(torch.trapezoid(f, x))
+
+
+@pytest.mark.parametrize("kind", dv.DIVERGENCES)
+@pytest.mark.parametrize("sep, mu, sigma", [(0.0, 0.3, 1.2), (3.0, -1.0, 0.7), (8.0, 0.5, 3.0), (8.0, 4.0, 1.0)])
+def test_quadrature_matches_grid_integration(kind, sep, mu, sigma):
+    p = dv.two_mode_mixture(sep, 1.0, 0.3)
+    assert float(dv.divergence(p, mu, sigma, kind)) == pytest.approx(_grid_divergence(p, mu, sigma, kind), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["forward_kl", "reverse_kl"])
+def test_kl_between_gaussians_matches_closed_form(kind):
+    p = dv.Mixture1D((1.0,), (0.4,), (1.3,))
+    q = (-0.5, 0.8)
+    want = dv.kl_gaussians(0.4, 1.3, *q) if kind == "forward_kl" else dv.kl_gaussians(*q, 0.4, 1.3)
+    assert float(dv.divergence(p, *q, kind)) == pytest.approx(want, abs=1e-10)
+
+
+@pytest.mark.parametrize("sep, weight", [(0.0, 0.5), (3.0, 0.5), (6.0, 0.3), (12.0, 0.5)])
+def test_forward_kl_fit_is_moment_matching(sep, weight):
+    p = dv.two_mode_mixture(sep, 1.0, weight)
+    fit = dv.fit_gaussian(p, "forward_kl")
+    mu, sigma = dv.moment_match(p)
+    assert mu == pytest.approx(sep / 2 * (1 - 2 * weight), abs=1e-12)
+    assert sigma == pytest.approx(math.sqrt(1 + sep**2 * weight * (1 - weight)), abs=1e-12)
+    assert fit.mu == pytest.approx(mu, abs=1e-5) and fit.sigma == pytest.approx(sigma, abs=1e-5)
+
+
+def test_forward_kl_value_for_far_apart_modes():
+    # disjoint modes: H(p) = H(N(0,1)) + log 2, so KL(p || N(0, sigma^2)) = log sigma - log 2, sigma^2 = 1 + d^2/4
+    d = 30.0
+    fit = dv.fit_gaussian(dv.two_mode_mixture(d), "forward_kl")
+    assert fit.value == pytest.approx(0.5 * math.log(1 + d**2 / 4) - math.log(2), abs=1e-6)
+
+
+def test_reverse_kl_and_jsd_seek_one_mode_when_far_apart():
+    d = 12.0
+    fits = dv.divergence_fits(d, 1.0, 0.5)
+    rk, js = fits["reverse_kl"], fits["jsd"]
+    assert abs(rk.mu) == pytest.approx(d / 2, abs=1e-4) and rk.sigma == pytest.approx(1.0, abs=1e-4)
+    assert rk.value == pytest.approx(math.log(2), abs=1e-6)  # KL(q || p) = -log w for q = one component
+    # JSD with q = one disjoint component: 1/2 (1/2 log(4/3)) ... = 3/4 log(4/3)
+    assert abs(js.mu) == pytest.approx(d / 2, abs=1e-3)
+    assert js.value == pytest.approx(0.75 * math.log(4 / 3), abs=1e-5)
+    assert fits["forward_kl"].sigma > 6  # covers both modes
+    # unequal weights: reverse KL picks the heavier mode, value -log w_heavy
+    heavy = dv.fit_gaussian(dv.two_mode_mixture(d, 1.0, 0.3), "reverse_kl")
+    assert heavy.mu == pytest.approx(d / 2, abs=1e-3) and heavy.value == pytest.approx(-math.log(0.7), abs=1e-5)
+
+
+def test_all_fits_agree_on_a_single_gaussian():
+    for kind, fit in dv.divergence_fits(0.0, 1.7).items():
+        assert fit.mu == pytest.approx(0.0, abs=1e-5) and fit.sigma == pytest.approx(1.7, abs=1e-5), kind
+        assert fit.value == pytest.approx(0.0, abs=1e-9)
+
+
+def test_jsd_is_bounded_by_log2_and_symmetric_in_the_two_gaussian_case():
+    p = dv.Mixture1D((1.0,), (0.0,), (1.0,))
+    far = float(dv.divergence(p, 50.0, 1.0, "jsd"))
+    assert far == pytest.approx(math.log(2), abs=1e-6)
+    a = float(dv.divergence(dv.Mixture1D((1.0,), (0.2,), (0.5,)), 1.0, 2.0, "jsd"))
+    b = float(dv.divergence(dv.Mixture1D((1.0,), (1.0,), (2.0,)), 0.2, 0.5, "jsd"))
+    assert a == pytest.approx(b, abs=1e-9)
+
+
+def test_mixture_sampling_moments():
+    p = dv.two_mode_mixture(4.0, 0.5, 0.25)
+    x = p.sample(400_000, torch.Generator().manual_seed(0))
+    assert float(x.mean()) == pytest.approx(p.mean, abs=0.01)
+    assert float(x.var()) == pytest.approx(p.variance, rel=0.01)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: dv.two_mode_mixture(-1.0), "separation must be"),
+    (lambda: dv.two_mode_mixture(2.0, weight=1.0), "weight must be"),
+    (lambda: dv.fit_gaussian(dv.two_mode_mixture(1.0), "tv"), "kind must be one of"),
+    (lambda: dv.likelihood_vs_samples(eps=0.0), "eps must be"),
+    (lambda: dv.Mixture1D((0.5, 0.6), (0, 1), (1, 1)), "sum to 1"),
+])
+def test_divergences_reject_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_noisy_mixture_bound_holds_pointwise():
+    from gen_core.data.toy2d import Ring
+
+    data = Ring(8, 2.0, 0.15)
+    noisy = dv.NoisyMixture(data, dv.BoxUniform(3.0), 0.01)
+    x = torch.cat([data.sample(2000, torch.Generator().manual_seed(1)), dv.BoxUniform(3.0).sample(2000)]).double()
+    lp, l2 = data.log_prob(x).double(), noisy.log_prob(x)
+    assert torch.all(l2 >= lp - math.log(100) - 1e-9)
+    assert torch.all(l2 <= torch.logaddexp(lp, dv.BoxUniform(3.0).log_prob(x)))
+
+
+def test_likelihood_vs_samples_counter_example():
+    r = dv.likelihood_vs_samples(eps=0.02, w=0.01, n_test=4000, n_show=4000, seed=0)
+    assert r.bound == pytest.approx(r.loglik_data - math.log(100))
+    assert r.bound <= r.loglik_noisy <= r.loglik_data  # at most 4.6 nats per sample worse
+    # 99% of the mixture's samples are noise: binomial(4000, 0.99) within 5 standard errors
+    assert abs(r.noise_fraction - 0.99) < 5 * math.sqrt(0.99 * 0.01 / 4000)
+    # the memoriser: great on its training points, far worse than the noisy mixture on held-out data
+    assert r.loglik_memo_train > r.loglik_data > r.loglik_noisy > r.loglik_memo
+    # and its held-out log-likelihood falls without bound as eps -> 0
+    assert dv.likelihood_vs_samples(eps=0.002, n_test=1000).loglik_memo < r.loglik_memo - 50
+
+
+def test_memoriser_density_integrates_to_one():
+    train = torch.tensor([[0.0, 0.0], [1.0, -0.5]], dtype=torch.float64)
+    m = dv.Memoriser(train, 0.3)
+    g = torch.linspace(-4, 5, 601, dtype=torch.float64)
+    xx, yy = torch.meshgrid(g, g, indexing="ij")
+    dens = m.log_prob(torch.stack([xx.ravel(), yy.ravel()], 1)).exp().reshape(601, 601)
+    assert float(torch.trapezoid(torch.trapezoid(dens, g), g)) == pytest.approx(1.0, abs=1e-6)
