@@ -250,3 +250,79 @@ def test_memoriser_density_integrates_to_one():
     xx, yy = torch.meshgrid(g, g, indexing="ij")
     dens = m.log_prob(torch.stack([xx.ravel(), yy.ravel()], 1)).exp().reshape(601, 601)
     assert float(torch.trapezoid(torch.trapezoid(dens, g), g)) == pytest.approx(1.0, abs=1e-6)
+
+
+# --- Gumbel tricks (notes 002) --------------------------------------------------------------------------------------
+
+from gen_core.theory import gumbel as gb  # noqa: E402
+
+PI = torch.tensor([0.05, 0.15, 0.3, 0.5], dtype=torch.float64)
+
+
+def _chi2_ok(counts: torch.Tensor, probs: torch.Tensor) -> bool:
+    """Pearson chi-square below the 0.999 quantile (df = K - 1) for a fixed seed."""
+    from scipy.stats import chi2
+
+    n = counts.sum()
+    stat = float(((counts - n * probs) ** 2 / (n * probs)).sum())
+    return stat < chi2.ppf(0.999, len(probs) - 1)
+
+
+def test_gumbel_noise_has_the_gumbel_moments():
+    g = gb.sample_gumbel((400_000,), torch.Generator().manual_seed(0), torch.float64)
+    assert float(g.mean()) == pytest.approx(0.5772156649, abs=0.01)  # Euler-Mascheroni
+    assert float(g.var()) == pytest.approx(math.pi**2 / 6, rel=0.02)
+
+
+@pytest.mark.parametrize("offset", [0.0, 7.5])  # logits are log pi up to a constant
+def test_gumbel_max_frequencies_match_the_categorical(offset):
+    idx = gb.gumbel_max(torch.log(PI) + offset, 200_000, torch.Generator().manual_seed(1))
+    counts = torch.bincount(idx, minlength=4).double()
+    assert _chi2_ok(counts, PI)
+    np.testing.assert_allclose(counts / 200_000, PI, atol=0.005)
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
+def test_relaxed_argmax_is_categorical_at_every_temperature(tau):
+    y = gb.gumbel_softmax(torch.log(PI), tau, 100_000, torch.Generator().manual_seed(2))
+    np.testing.assert_allclose(y.sum(-1).numpy(), 1.0, atol=1e-12)
+    assert _chi2_ok(torch.bincount(y.argmax(-1), minlength=4).double(), PI)
+
+
+def test_relaxed_samples_tend_to_one_hot_and_to_uniform():
+    gen = torch.Generator().manual_seed(3)
+    g = gb.sample_gumbel((5000, 4), gen, torch.float64)
+    cold = gb.gumbel_softmax(torch.log(PI), 0.01, gumbel=g)
+    hot = gb.gumbel_softmax(torch.log(PI), 1e4, gumbel=g)
+    onehot = torch.nn.functional.one_hot((torch.log(PI) + g).argmax(-1), 4).double()
+    assert float((cold - onehot).abs().max(-1).values.median()) < 1e-6  # same noise -> the Gumbel-max sample
+    assert float(cold.max(-1).values.mean()) > 0.99
+    np.testing.assert_allclose(hot.numpy(), 0.25, atol=2e-3)
+    m = gb.mean_max_weight(torch.log(PI), [1e-3, 0.1, 1.0, 10.0, 1e4])
+    assert m[0] > 0.999 and abs(float(m[-1]) - 0.25) < 1e-3
+    assert torch.all(m[1:] <= m[:-1])  # monotone in tau for the same noise
+
+
+def test_straight_through_is_one_hot_forward_and_passes_gradients():
+    logits = torch.log(PI).clone().requires_grad_(True)
+    g = gb.sample_gumbel((64, 4), torch.Generator().manual_seed(4), torch.float64)
+    y = gb.straight_through(logits, 0.5, gumbel=g)
+    assert torch.all((y == 0) | (y == 1)) and torch.all(y.sum(-1) == 1)
+    w = torch.arange(4, dtype=torch.float64)
+    (y * w).sum().backward()
+    st_grad = logits.grad.clone()
+    assert st_grad.abs().sum() > 0
+    logits.grad = None
+    (gb.gumbel_softmax(logits, 0.5, gumbel=g) * w).sum().backward()  # the backward pass is the relaxed one
+    np.testing.assert_allclose(st_grad.numpy(), logits.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: gb.gumbel_softmax(torch.zeros(3), 0.0, 2), "tau"),
+    (lambda: gb.gumbel_softmax(torch.zeros(3), float("inf"), 2), "tau"),
+    (lambda: gb.gumbel_max(torch.zeros(1), 2), "at least 2 categories"),
+    (lambda: gb.gumbel_max(torch.tensor([0.0, -math.inf]), 2), "finite"),
+])
+def test_gumbel_rejects_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
