@@ -171,6 +171,27 @@ def test_endpoints_check_their_inputs(tab, call, message):
         call(tab)
 
 
+def test_every_target_and_flow_the_tab_offers_has_a_shipped_flow(tab):
+    """Each (target, flow type) of the menus loads at the std the target menu sets; ring and grid use std 0.05."""
+    from gen_core.ui.flows import FLOWS_2D, TARGETS_1D_NAMES, TARGETS_2D
+
+    for target in TARGETS_2D:
+        std = tab.default_std(target)["value"]
+        name, s = tab._target(target, std)
+        for kind in FLOWS_2D:
+            entry = tab.m.get(name, s, kind)
+            assert entry is not None, (target, std, kind)
+            assert entry.folder == f"flow-{target}-{kind}"
+            metrics = entry.metrics
+            assert {"test_nll", "test_nll_se", "true_entropy", "true_entropy_se", "gap", "gap_se"} <= set(metrics)
+            assert abs(metrics["gap"] - (metrics["test_nll"] - metrics["true_entropy"])) < 1e-5
+    for target in ("ring", "grid"):
+        for kind in FLOWS_2D:
+            config = json.loads((PRETRAINED / f"flow-{target}-{kind}" / "config.json").read_text())
+            assert config["std"] == 0.05, (target, kind)
+    assert all(tab.m.get(name, None, "monotone1d") is not None for name in TARGETS_1D_NAMES)
+
+
 def test_default_std_follows_the_target(tab):
     assert tab.default_std("grid")["value"] == 0.05 and tab.default_std("grid")["interactive"] is True
     assert tab.default_std("banana")["interactive"] is False  # no component std to set
