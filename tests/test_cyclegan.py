@@ -1,0 +1,308 @@
+"""CycleGAN (issue 6): domains never leak a training pair, loss formulas, the image pool, SSIM, save/load, resume."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from gen_core.data import domains
+from gen_core.data.domains import (ANKLE_BOOT, SNEAKER, UnpairedBatches, load_domain_pair, sobel_edges,
+                                   sobel_magnitude, split_halves)
+from gen_core.data.fashion_mnist import load_fashion_mnist
+from gen_core.metrics.translation import (cycle_error_map, gaussian_window, l1_per_image, nearest_neighbour_indices,
+                                          ssim, ssim_map, worst_by_cycle_error)
+from gen_core.models import MODEL_CLASSES, load_pretrained
+from gen_core.models.cyclegan import (CycleGAN, CycleGANConfig, CycleGANOptim, ImagePool, cycle_consistency_loss,
+                                      cyclegan_generator_objective, cyclegan_task, identity_loss, linear_decay_factor,
+                                      lsgan_d_loss, lsgan_g_loss)
+from gen_core.train.loop import TrainConfig, train
+
+
+def tiny(**kw) -> CycleGAN:
+    torch.manual_seed(0)
+    return CycleGAN(CycleGANConfig(channels=4, n_res_blocks=1, d_channels=4, **kw))
+
+
+# ---------------------------------------------------------------------------------------------------- domains
+
+def test_sobel_on_a_vertical_step_matches_hand_computation():
+    x = torch.zeros(1, 1, 28, 28)
+    x[..., 14:] = 1.0
+    mag = sobel_magnitude(x)[0, 0]
+    # Interior rows: Gx = -(1 + 2 + 1) at columns 13 and 14 (the step is between them), 0 elsewhere except the
+    # right border, where the zero padding makes a 1 -> 0 step: Gx = +4 there. Gy = 0 on interior rows.
+    row = mag[10]
+    expected = torch.zeros(28)
+    expected[[13, 14, 27]] = 4.0
+    assert torch.allclose(row, expected)
+    edges = sobel_edges(x)[0, 0]
+    assert edges[10].nonzero().flatten().tolist() == [13, 14, 27]
+    assert sobel_edges(torch.zeros(2, 1, 28, 28)).sum() == 0
+    assert set(sobel_edges(torch.rand(3, 1, 28, 28)).unique().tolist()) <= {0.0, 1.0}
+
+
+def test_sobel_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="shape"):
+        sobel_magnitude(torch.zeros(28, 28))
+    with pytest.raises(ValueError, match="threshold"):
+        sobel_edges(torch.zeros(1, 1, 28, 28), threshold=0.0)
+
+
+def test_split_halves_disjoint_cover_deterministic():
+    a, b = split_halves(1000, seed=3)
+    a2, b2 = split_halves(1000, seed=3)
+    assert torch.equal(a, a2) and torch.equal(b, b2)
+    assert len(set(a.tolist()) & set(b.tolist())) == 0
+    assert sorted(a.tolist() + b.tolist()) == list(range(1000))
+    assert not torch.equal(split_halves(1000, seed=4)[0], a)
+
+
+def test_sketch_domain_never_shows_a_training_pair():
+    pair = load_domain_pair("sketch")
+    train = load_fashion_mnist("train")
+    ia, ib = pair.train_a_index, pair.train_b_index
+    assert len(ia) == len(ib) == 30_000
+    assert len(set(ia.tolist()) & set(ib.tolist())) == 0          # no garment is on both sides
+    # A is exactly the edge maps of its own half; B exactly the garments of the other half.
+    assert torch.equal(pair.train_a[:50], (sobel_edges(train.images[ia[:50]]) * 255).to(torch.uint8))
+    assert torch.equal(pair.train_b, train.images[ib])
+    # The test set keeps true pairs: test_a[i] is the edge map of test_b[i].
+    assert pair.test_paired
+    assert torch.equal(pair.test_a[:50], (sobel_edges(pair.test_b[:50]) * 255).to(torch.uint8))
+    # Deterministic: a fresh build (cache cleared) gives the same split.
+    domains._PAIR_CACHE.clear()
+    again = load_domain_pair("sketch")
+    assert torch.equal(again.train_a_index, ia) and torch.equal(again.train_a, pair.train_a)
+
+
+def test_shoes_domain_from_labels():
+    pair = load_domain_pair("shoes")
+    assert (pair.train_a_labels == SNEAKER).all() and (pair.train_b_labels == ANKLE_BOOT).all()
+    assert (pair.test_a_labels == SNEAKER).all() and (pair.test_b_labels == ANKLE_BOOT).all()
+    assert len(pair.train_a) == len(pair.train_b) == 6000 and len(pair.test_a) == 1000
+    assert not pair.test_paired
+    with pytest.raises(ValueError, match="choose one of"):
+        load_domain_pair("horses")
+
+
+def test_unpaired_batches_deterministic_and_resumable():
+    a = torch.arange(40, dtype=torch.float32).view(40, 1, 1, 1).expand(40, 1, 28, 28).contiguous()
+    b = -a
+    s1 = UnpairedBatches(a, b, 8, seed=0, device=torch.device("cpu"))
+    s2 = UnpairedBatches(a, b, 8, seed=0, device=torch.device("cpu"))
+    for _ in range(3):
+        x1, y1 = s1.next_batch()
+        x2, y2 = s2.next_batch()
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    state = s1.get_state()
+    nxt = s1.next_batch()
+    s3 = UnpairedBatches(a, b, 8, seed=99, device=torch.device("cpu"))
+    s3.set_state(state)
+    assert torch.equal(s3.next_batch()[0], nxt[0])
+    # A and B are drawn by independent permutations: B's order is not A's.
+    xa, xb = UnpairedBatches(a, b, 40, seed=0, device=torch.device("cpu")).next_batch()
+    assert not torch.equal(xa[:, 0, 0, 0], -xb[:, 0, 0, 0])
+
+
+# ---------------------------------------------------------------------------------------------------- losses
+
+def test_cycle_and_identity_losses_match_their_formulas():
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x_rec = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    manual = np.abs(x_rec.numpy() - x.numpy()).sum() / x.numel()        # E ||F(G(x)) - x||_1 per pixel
+    assert cycle_consistency_loss(x, x_rec).item() == pytest.approx(manual, rel=1e-6)
+    assert identity_loss(x, x_rec).item() == pytest.approx(manual, rel=1e-6)
+    assert cycle_consistency_loss(x, x).item() == 0.0
+    assert cycle_consistency_loss(torch.zeros(2, 1, 28, 28), torch.full((2, 1, 28, 28), 0.5)).item() == 0.5
+
+
+def test_lsgan_losses_closed_forms():
+    ones, zeros = torch.ones(3, 1, 5, 5), torch.zeros(3, 1, 5, 5)
+    assert lsgan_d_loss(ones, zeros).item() == 0.0                      # perfect discriminator
+    assert lsgan_d_loss(0.5 * ones, 0.5 * ones).item() == pytest.approx(0.25)   # 0.5 (0.25 + 0.25)
+    assert lsgan_g_loss(ones).item() == 0.0
+    assert lsgan_g_loss(zeros).item() == 1.0
+
+
+def test_generator_objective_combines_terms_with_lambda_and_identity_weight():
+    d_b, d_a = torch.zeros(2, 1, 5, 5), torch.full((2, 1, 5, 5), 0.5)
+    c_a, c_b, i_a, i_b = (torch.tensor(v) for v in (0.1, 0.2, 0.3, 0.4))
+    got = cyclegan_generator_objective(d_b, d_a, c_a, c_b, i_a, i_b, lambda_cycle=10.0, lambda_identity=0.5)
+    expected = 1.0 + 0.25 + 10 * (0.1 + 0.2) + 0.5 * 10 * (0.3 + 0.4)
+    assert got.item() == pytest.approx(expected)
+
+
+def test_linear_decay_factor():
+    assert linear_decay_factor(1, 100) == 1.0
+    assert linear_decay_factor(50, 100) == 1.0
+    assert linear_decay_factor(51, 100) == pytest.approx(50 / 51)
+    assert linear_decay_factor(100, 100) == pytest.approx(1 / 51)
+    vals = [linear_decay_factor(t, 100) for t in range(51, 101)]
+    assert all(a > b for a, b in zip(vals, vals[1:]))                  # strictly decreasing after decay_start
+    assert np.allclose(np.diff(vals), -1 / 51)                          # by equal amounts
+    with pytest.raises(ValueError):
+        linear_decay_factor(1, 100, decay_start=1.5)
+
+
+# ---------------------------------------------------------------------------------------------------- image pool
+
+def _ids(t: torch.Tensor) -> list[int]:
+    return [int(v) for v in t[:, 0, 0, 0].tolist()]
+
+
+def test_image_pool_returns_new_images_until_full_then_swaps_half():
+    pool = ImagePool(size=50, seed=0)
+    first = torch.arange(50, dtype=torch.float32).view(50, 1, 1, 1).expand(50, 1, 2, 2)
+    assert torch.equal(pool.query(first), first)                       # filling: every image comes back as is
+    assert pool.count == 50
+    seen = set(range(50))
+    stored = list(range(50))
+    swaps, n = 0, 2000
+    for k in range(n):
+        img = torch.full((1, 1, 2, 2), float(50 + k))
+        got = _ids(pool.query(img))[0]
+        if got != 50 + k:
+            swaps += 1
+            assert got in seen and got in stored                       # an image from the history, not a new one
+            stored[stored.index(got)] = 50 + k                         # the new image took its slot
+        seen.add(50 + k)
+        assert sorted(_ids(pool.images)) == sorted(stored)
+    assert abs(swaps / n - 0.5) < 0.05                                 # p = 1/2: 4.5 binomial std devs
+
+
+def test_image_pool_size_zero_and_determinism():
+    x = torch.rand(5, 1, 4, 4)
+    assert torch.equal(ImagePool(0).query(x), x)
+    p1, p2 = ImagePool(3, seed=1), ImagePool(3, seed=1)
+    for i in range(10):
+        y = torch.full((2, 1, 4, 4), float(i))
+        assert torch.equal(p1.query(y), p2.query(y))
+    p3 = ImagePool(3, seed=5)
+    p3.set_state(p1.get_state())
+    y = torch.rand(4, 1, 4, 4)
+    assert torch.equal(p3.query(y), p1.query(y))
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+def test_shapes_range_and_round_trip():
+    m = tiny()
+    x = torch.rand(3, 1, 28, 28)
+    y, back = m.round_trip(x, "a2b")
+    assert y.shape == back.shape == (3, 1, 28, 28)
+    assert y.min() >= 0 and y.max() <= 1
+    assert m.d_a(x).shape == (3, 1, 5, 5)
+    with pytest.raises(ValueError, match="direction"):
+        m.translate(x, "sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shape"):
+        m.translate(torch.rand(3, 28, 28))
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    assert MODEL_CLASSES["cyclegan"] is CycleGAN
+    m = tiny(pair="shoes", domain_a="sneaker", domain_b="ankle boot")
+    m.save_pretrained(tmp_path / "cg")
+    loaded = load_pretrained(tmp_path / "cg")
+    assert isinstance(loaded, CycleGAN) and loaded.config == m.config
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(m.translate(x, "b2a"), loaded.translate(x, "b2a"))
+
+
+def _source(seed: int = 0) -> UnpairedBatches:
+    g = torch.Generator().manual_seed(123)
+    a = (torch.rand(64, 1, 28, 28, generator=g) > 0.7).to(torch.uint8) * 255
+    b = (torch.rand(64, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    return UnpairedBatches(a, b, 4, seed, torch.device("cpu"))
+
+
+def test_training_step_updates_every_parameter_and_lowers_cycle_loss():
+    m = tiny()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    events = list(train(m, _source(), TrainConfig(steps=30, log_every=10, device="cpu"),
+                        task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))))
+    steps = [e for e in events if e.kind == "step"]
+    assert events[-1].kind == "done"
+    assert {"cycle_a", "cycle_b", "identity_a", "d_loss_a", "d_loss_b", "g_loss"} <= set(steps[0].metrics)
+    assert steps[-1].metrics["cycle_a"] < steps[0].metrics["cycle_a"]
+    changed = [k for k, v in m.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    params = [k for k, _ in m.named_parameters()]
+    assert set(params) <= set(changed)                                 # G, F, D_X and D_Y all trained
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    cfg = dict(steps=6, log_every=2, device="cpu", checkpoint_every=3)
+    full = tiny()
+    list(train(full, _source(), TrainConfig(**cfg), task_factory=cyclegan_task(CycleGANOptim())))
+    part = tiny()
+    cancel = threading.Event()
+    for ev in train(part, _source(), TrainConfig(**cfg, out_dir=str(tmp_path / "ck")), cancel=cancel,
+                    task_factory=cyclegan_task(CycleGANOptim())):
+        if ev.kind == "checkpoint" and ev.step == 3:
+            cancel.set()
+    resumed = tiny()
+    list(train(resumed, _source(), TrainConfig(**cfg), resume_from=tmp_path / "ck",
+               task_factory=cyclegan_task(CycleGANOptim())))
+    for (k, v), v2 in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(v, v2, atol=1e-6), k
+
+
+# ---------------------------------------------------------------------------------------------------- metrics
+
+def test_gaussian_window():
+    w = gaussian_window(11, 1.5)
+    assert w.shape == (11, 11) and w.sum().item() == pytest.approx(1.0)
+    assert w[5, 5] == w.max() and torch.allclose(w, w.T)
+    assert (w[5, 6] / w[5, 5]).item() == pytest.approx(math.exp(-1 / (2 * 1.5 ** 2)))
+
+
+def test_ssim_identity_constant_closed_form_and_reference_loop():
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ssim(x, x), torch.ones(3))
+    # Constant images a and b: sigma = 0, so SSIM = (2ab + C1) / (a^2 + b^2 + C1) exactly.
+    a, b, c1 = 0.2, 0.7, 0.01 ** 2
+    got = ssim(torch.full((1, 1, 28, 28), a), torch.full((1, 1, 28, 28), b)).item()
+    assert got == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-5)
+    # A direct loop over every 11x11 window with the weighted statistics of Wang et al. 2004.
+    y = torch.rand(1, 1, 14, 14, generator=torch.Generator().manual_seed(1))
+    z = (y + 0.3 * torch.rand(1, 1, 14, 14, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    w = gaussian_window().numpy()
+    yy, zz = y[0, 0].double().numpy(), z[0, 0].double().numpy()
+    c2 = 0.03 ** 2
+    vals = []
+    for i in range(4):
+        for j in range(4):
+            p, q = yy[i:i + 11, j:j + 11], zz[i:i + 11, j:j + 11]
+            mp, mq = (w * p).sum(), (w * q).sum()
+            vp, vq = (w * (p - mp) ** 2).sum(), (w * (q - mq) ** 2).sum()
+            cov = (w * (p - mp) * (q - mq)).sum()
+            vals.append((2 * mp * mq + c1) * (2 * cov + c2) / ((mp ** 2 + mq ** 2 + c1) * (vp + vq + c2)))
+    assert ssim_map(y, z).shape == (1, 1, 4, 4)
+    assert ssim(y, z).item() == pytest.approx(float(np.mean(vals)), rel=1e-5)
+    assert ssim(y, z).item() == pytest.approx(ssim(z, y).item(), rel=1e-6)   # symmetric
+    with pytest.raises(ValueError, match="smaller"):
+        ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+def test_l1_cycle_map_and_nearest_neighbour():
+    x = torch.zeros(2, 1, 28, 28)
+    y = torch.full((2, 1, 28, 28), 0.25)
+    assert torch.allclose(l1_per_image(x, y), torch.full((2,), 0.25))
+    assert torch.equal(cycle_error_map(x, y), y)
+    pool = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    q = pool[[7, 3, 41]] + 0.01
+    brute = torch.cdist(q.flatten(1), pool.flatten(1)).argmin(1)
+    assert nearest_neighbour_indices(q, pool, batch_size=2).tolist() == brute.tolist() == [7, 3, 41]
+
+
+def test_worst_by_cycle_error_sorted():
+    m = tiny()
+    x = torch.rand(6, 1, 28, 28)
+    idx, err = worst_by_cycle_error(m, x, "a2b", 3)
+    assert len(idx) == 3 and err[idx[0]] == err.max()
+    assert err[idx].tolist() == sorted(err[idx].tolist(), reverse=True)
