@@ -8,12 +8,14 @@ import torch
 
 from gen_core.hub import HubModule, WeightsError, read_config, resolve
 from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
+from gen_core.models.cyclegan import CycleGAN, CycleGANConfig
 from gen_core.models.flows import Flow, FlowConfig
 from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig
 from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
 MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow,
-                                             "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier}
+                                             "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier,
+                                             "cyclegan": CycleGAN}
 
 
 def register(cls: type[HubModule]) -> type[HubModule]:
