@@ -19,7 +19,9 @@ see the constant.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -95,3 +97,40 @@ def mean_max_weight(logits: Tensor, taus: list[float] | Tensor, n: int = 2000, s
     for tau in taus:
         out.append(gumbel_softmax(lg, float(tau), gumbel=g).max(dim=-1).values.mean())
     return torch.stack(out)
+
+
+def probabilities(weights: list[float] | Tensor) -> Tensor:
+    """Normalise non-negative category weights to probabilities pi = w / sum w (float64)."""
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if w.ndim != 1 or len(w) < 2 or not torch.isfinite(w).all() or (w <= 0).any():
+        raise ValueError(f"weights must be at least two positive finite numbers; got {w.tolist()}.")
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class GumbelPanel:
+    """What the Theory tab shows for one temperature: pi, relaxed samples (n, K), their hard (argmax) and
+    Gumbel-max frequencies, and E max_k c_hat_k over a range of temperatures."""
+
+    probs: np.ndarray
+    tau: float
+    relaxed: np.ndarray
+    argmax_freq: np.ndarray
+    gumbel_max_freq: np.ndarray
+    taus: np.ndarray
+    mean_max: np.ndarray
+
+
+def gumbel_panel(weights: list[float], tau: float, n: int = 600, n_freq: int = 20_000, seed: int = 0) -> GumbelPanel:
+    """Relaxed samples at temperature ``tau`` for pi = normalised ``weights``, on a fixed seed."""
+    _check_tau(tau)
+    pi = probabilities(weights)
+    logits = torch.log(pi)
+    gen = torch.Generator().manual_seed(seed)
+    relaxed = gumbel_softmax(logits, tau, n, gen)
+    k = len(pi)
+    freq = torch.bincount(gumbel_max(logits, n_freq, gen), minlength=k).double() / n_freq
+    taus = torch.logspace(-2, 2, 41, dtype=torch.float64)
+    return GumbelPanel(pi.numpy(), float(tau), relaxed.numpy(),
+                       (torch.bincount(relaxed.argmax(-1), minlength=k).double() / n).numpy(), freq.numpy(),
+                       taus.numpy(), mean_max_weight(logits, taus, seed=seed).numpy())

@@ -58,8 +58,8 @@ QUAD_NODES = 64  # Gauss-Hermite nodes for the Gaussian GAN's expectations (erro
 @dataclass(frozen=True)
 class Trajectory:
     """Iterates of one run. ``theta[k], phi[k]`` after k outer steps (length steps + 1, index 0 = start);
-    ``path_theta, path_phi``: every single update in order (n_dis ascent moves then one descent move per step),
-    for drawing the zig-zag."""
+    ``path_theta, path_phi``: every single move in order, for drawing the zig-zag (alternating and multi-ascent:
+    n_dis ascent moves then one descent move per step; simultaneous: one diagonal move per step)."""
 
     theta: np.ndarray
     phi: np.ndarray
@@ -105,9 +105,7 @@ def gda(grad: Grad, theta0: float, phi0: float, method: Method = "simultaneous",
         for _ in range(int(steps)):
             if method == "simultaneous":
                 g_t, g_p = grad(theta, phi)
-                phi = phi + lr_phi * g_p
-                path_t.append(theta), path_p.append(phi)
-                theta = theta - lr_theta * g_t
+                theta, phi = theta - lr_theta * g_t, phi + lr_phi * g_p  # one diagonal move
             else:
                 for _ in range(inner):
                     phi = phi + lr_phi * grad(theta, phi)[1]
@@ -236,3 +234,15 @@ def run_game(game: str, theta0: float, phi0: float, method: Method, lr_theta: fl
     else:
         raise ValueError(f"game must be one of {', '.join(GAMES)}; got {game!r}.")
     return gda(grad, theta0, phi0, method, lr_theta, lr_phi, n_dis, steps)
+
+
+def method_label(method: str, n_dis: int) -> str:
+    """Legend name of a method."""
+    return {"simultaneous": "simultaneous GDA", "alternating": "alternating GDA",
+            "multi_ascent": f"{n_dis} ascent steps per descent step"}[method]
+
+
+def compare_methods(game: str, lr: float, n_dis: int, steps: int, noise_std: float = 1.0, theta0: float = 1.0,
+                    phi0: float = 0.5) -> dict[str, Trajectory]:
+    """The three methods of notes 001 from the same start with alpha = beta = ``lr`` (the Theory tab's panel)."""
+    return {m: run_game(game, theta0, phi0, m, lr, lr, n_dis, steps, noise_std) for m in METHODS}

@@ -7,7 +7,7 @@ import os
 import gradio as gr
 import torch
 
-from gen_core.ui import flows, gan, latent_explorer
+from gen_core.ui import flows, gan, latent_explorer, theory
 
 TITLE = "gen_core: see deep generative models work"
 INTRO = (
@@ -39,6 +39,7 @@ def build_app() -> gr.Blocks:
             ex, load_outputs = latent_explorer.build_tab(models)
             flows.build_tab(flows.FlowModels.load())
             gan.build_tab()
+            theory.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
     return demo
