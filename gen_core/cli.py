@@ -28,7 +28,7 @@ from gen_core.hub import HubModule, WeightsError
 from gen_core.metrics.density import (ENTROPY_N, EVAL_SEED, MIXTURE_TARGETS, TEST_N, build_target,
                                       likelihood_report, target_of)
 from gen_core.data.dsprites import DSpritesBatches
-from gen_core.metrics.beta_vae import evaluate_dsprites_vae
+from gen_core.metrics.beta_vae import N_HELD_OUT, evaluate_dsprites_vae
 from gen_core.metrics.likelihood import evaluate_autoencoder, evaluate_vae
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, LikelihoodTask, SamplerBatches, pick_device
@@ -59,7 +59,7 @@ def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n:
     if cli_gan.handles(model):  # 2-D GANs, DCGANs and the FID classifier
         return cli_gan.evaluate(model)
     if isinstance(model, VAE) and model.config.architecture == "conv64":
-        return evaluate_dsprites_vae(model, preset=preset)  # type: ignore[arg-type]
+        return evaluate_dsprites_vae(model, preset=preset, n=n or N_HELD_OUT)  # type: ignore[arg-type]
     if isinstance(model, Flow):
         return likelihood_report(model, target_of(model), n=n or TEST_N).as_dict()
     test = load_fashion_mnist("test")
@@ -216,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 return 2
             elif ev.kind == "done":
                 wall, step = ev.metrics["wall_time_s"], ev.step
-    metrics = evaluate(model, iwae_k=args.iwae_k, iwae_n=args.iwae_n, preset=args.metrics_preset)
+    metrics = evaluate(model, iwae_k=args.iwae_k, n=args.eval_n, iwae_n=args.iwae_n, preset=args.metrics_preset)
     # Flows and dSprites VAEs also keep their held-out metrics in the card's metadata, so the UI shows them
     # without recomputing.
     card_data = None
@@ -266,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     t.add_argument("--dataset", choices=["fashion-mnist", "dsprites"], default="fashion-mnist",
                    help="vae: Fashion-MNIST (28x28, conv28) or dSprites (64x64, disentanglement_lib conv64)")
-    t.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast"], default="disentanglement_lib",
+    t.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast", "smoke"], default="disentanglement_lib",
                    help="dSprites vae: sample counts of the disentanglement metrics after training")
     t.add_argument("--beta", type=float, default=1.0)
     t.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL annealing from 0 to beta")
@@ -291,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-state", action="store_true", help="keep optimizer state files after training")
     t.add_argument("--iwae-k", type=int, default=1000)
     t.add_argument("--iwae-n", type=int, default=None, help="test images for the IWAE bound (default: all)")
+    t.add_argument("--eval-n", type=int, default=None,
+                   help="held-out examples after training (default: the whole test set; flows 100,000 target "
+                        "samples; dSprites 10,000 images)")
     cli_gan.add_arguments(t)
     cli_cyclegan.add_arguments(t)
     e = sub.add_parser("eval", help="print held-out metrics of a folder or Hub repo id as JSON")
@@ -300,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=None,
                    help="evaluate on the first n test images (flows: n fresh target samples, default 100,000)")
     e.add_argument("--iwae-n", type=int, default=None)
-    e.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast"], default="disentanglement_lib",
+    e.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast", "smoke"], default="disentanglement_lib",
                    help="dSprites vae: sample counts of the disentanglement metrics")
     return p
 

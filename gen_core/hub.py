@@ -147,3 +147,13 @@ def write_model_card(folder: Path, body: str, card_data: dict[str, Any]) -> None
     data = ModelCardData(library_name="gen_core", license="apache-2.0",
                          tags=["gen_core", "generative-model", "pytorch"], **card_data)
     ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n").save(folder / CARD_NAME)
+
+
+def read_card_metadata(folder: str | Path) -> dict[str, Any]:
+    """The metadata front matter of a folder's model card as a dict (``{}`` when there is no card).
+
+    The CLI stores held-out metrics under ``gen_core_metrics`` and the run under ``gen_core_training``, so the
+    dashboard shows them without recomputing.
+    """
+    card = Path(folder) / CARD_NAME
+    return ModelCard.load(card).data.to_dict() if card.is_file() else {}

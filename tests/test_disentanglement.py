@@ -192,3 +192,33 @@ def test_dsprites_with_true_factor_codes_score_near_one():
     assert s["factor_vae"]["eval_accuracy"] >= 0.95
     assert s["mig"]["mig"] >= 0.8
     assert s["dci"]["disentanglement"] >= 0.9 and s["dci"]["completeness"] >= 0.9
+
+
+def test_encoding_each_dsprites_image_once_gives_identical_scores():
+    """all_metrics on dSprites encodes each distinct image once (EncodedOnce): the same draws and the same codes
+    (up to float rounding: a matmul over a differently composed batch may round differently), so the same scores
+    up to a few near-boundary votes, with fewer encoder calls. A fixed random projection of the pixels is the code."""
+    from gen_core.data.dsprites import DSprites
+    from gen_core.metrics.disentanglement import EncodedOnce, all_metrics
+
+    projection = torch.randn(64 * 64, 6, generator=torch.Generator().manual_seed(0))
+    calls = {"n": 0}
+
+    def represent(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += len(x)
+        return x.reshape(len(x), -1) @ projection
+
+    data = DSprites()
+    plain = all_metrics(data, represent, seed=3, preset="fast", encode_once=False)
+    n_plain, calls["n"] = calls["n"], 0
+    cached = all_metrics(data, represent, seed=3, preset="fast")
+    for key in ("beta_vae", "factor_vae"):
+        assert abs(cached[key]["eval_accuracy"] - plain[key]["eval_accuracy"]) <= 0.01
+    np.testing.assert_allclose(cached["mig"]["mutual_info"], plain["mig"]["mutual_info"], atol=1e-3)
+    assert abs(cached["dci"]["disentanglement"] - plain["dci"]["disentanglement"]) <= 0.02
+    flat = torch.arange(0, 737_280, 9_001)
+    once = EncodedOnce(data, represent)
+    np.testing.assert_allclose(once.represent(flat), represent(data.images(flat)).numpy(), rtol=1e-5, atol=1e-4)
+    assert calls["n"] < n_plain  # repeated draws were looked up, not encoded again
+    with pytest.raises(ValueError, match="too many"):
+        EncodedOnce(type("Huge", (), {"num_factors": 2, "factor_sizes": (10**5, 10**5)})(), represent)

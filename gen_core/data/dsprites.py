@@ -246,6 +246,7 @@ class DSprites:
     factor_sizes = FACTOR_SIZES
     factor_values = FACTOR_VALUES
     observation_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
+    deterministic = True  # one image per factor combination: the metrics may encode each image only once
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)

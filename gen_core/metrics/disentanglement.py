@@ -35,6 +35,12 @@ for the same seed). Other differences from disentanglement_lib: the beta-VAE log
 1000 iterations (not 100) to converge; the FactorVAE score reports the number of active dimensions (it reported
 their total); DCI fits HistGradientBoostingClassifier (``DCI_PROTOCOL_NOTE``); ``all_metrics(preset="fast")``
 uses fewer samples. The results of ``dci`` and ``all_metrics`` state theirs in ``protocol_note``.
+
+Speed: the published protocol encodes about 2.9 million observations, but dSprites has only 737,280 distinct
+images. When the ground truth says its observations are a deterministic function of the factors
+(``deterministic = True``), ``all_metrics`` encodes each distinct image once and looks the codes up afterwards
+(:class:`EncodedOnce`): the same random draws and the same codes (up to float rounding, as batches are composed
+differently), so the same scores up to the odd near-boundary vote, with about 4x fewer encoder calls.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ __all__ = [
     "dci",
     "dci_from_importance",
     "all_metrics",
+    "EncodedOnce",
     "PRESETS",
 ]
 
@@ -438,17 +445,80 @@ PRESETS: dict[str, dict[str, dict[str, int]]] = {
         "mig": {"num_train": 10000},
         "dci": {"num_train": 2000, "num_test": 1000},
     },
+    # For tests of the plumbing only (a few thousand images): the numbers mean nothing.
+    "smoke": {
+        "beta_vae": {"batch_size": 8, "num_train": 60, "num_eval": 30},
+        "factor_vae": {"batch_size": 8, "num_train": 60, "num_eval": 30, "num_variance_estimate": 1000},
+        "mig": {"num_train": 1000},
+        "dci": {"num_train": 500, "num_test": 200},  # trees hold out 10% (>= 40 orientations) to stop early
+    },
 }
+
+
+class EncodedOnce:
+    """A deterministic ground truth and a representation seen through a table of codes, so that every distinct
+    observation is encoded once however often the metrics draw it.
+
+    It is itself a ground truth whose "observations" are flat factor indices; :meth:`represent` is the matching
+    representation function (it renders and encodes the indices not seen before, then looks all of them up).
+    Valid only when ``sample_observations_from_factors`` ignores its random state (checked by ``all_metrics``
+    through the ground truth's ``deterministic`` attribute), so the draws are exactly the uncached ones.
+    """
+
+    MAX_TABLE = 20_000_000  # factor combinations; beyond this the table would not fit in memory
+
+    def __init__(self, ground_truth: GroundTruth, representation_fn: RepresentationFn) -> None:
+        self.ground_truth = ground_truth
+        self.representation_fn = representation_fn
+        self.num_factors = ground_truth.num_factors
+        self.factor_sizes = tuple(int(n) for n in ground_truth.factor_sizes)
+        total = int(np.prod(self.factor_sizes))
+        if total > self.MAX_TABLE:
+            raise ValueError(f"{total:,} factor combinations are too many for a code table (max {self.MAX_TABLE:,})")
+        self.known = np.zeros(total, dtype=bool)
+        self.table: np.ndarray | None = None
+        self.encoded = 0  # observations actually encoded
+
+    def sample_factors(self, n: int, rng: np.random.RandomState) -> np.ndarray:
+        return self.ground_truth.sample_factors(n, rng)
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.RandomState) -> Tensor:
+        """Flat indices (n,) of the factor combinations, standing in for the observations."""
+        return torch.from_numpy(np.ravel_multi_index(np.asarray(factors).T, self.factor_sizes))
+
+    def represent(self, flat: Tensor) -> np.ndarray:
+        """Codes (n, D) of flat indices: new ones are rendered and encoded in one call, the rest looked up."""
+        flat_np = flat.numpy()
+        new = np.unique(flat_np[~self.known[flat_np]])
+        if len(new):
+            factors = np.stack(np.unravel_index(new, self.factor_sizes), axis=1)
+            with torch.no_grad():
+                z = self.representation_fn(self.ground_truth.sample_observations_from_factors(factors, None))
+            z = z.detach().cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
+            if z.ndim != 2 or len(z) != len(new):
+                raise ValueError(f"representation_fn must return codes of shape (B, D) for B = {len(new)}, "
+                                 f"got {z.shape}")
+            if self.table is None:
+                self.table = np.zeros((len(self.known), z.shape[1]), dtype=np.float64)
+            self.table[new] = z
+            self.known[new] = True
+            self.encoded += len(new)
+        assert self.table is not None
+        return self.table[flat_np]
 
 
 def all_metrics(
     ground_truth: GroundTruth,
     representation_fn: RepresentationFn,
     seed: int = 0,
-    preset: Literal["disentanglement_lib", "fast"] = "disentanglement_lib",
+    preset: Literal["disentanglement_lib", "fast", "smoke"] = "disentanglement_lib",
     chunk_size: int = CHUNK_SIZE,
+    encode_once: bool = True,
 ) -> dict[str, Any]:
     """beta-VAE score, FactorVAE score, MIG and DCI of one representation, each with its own RandomState(seed).
+
+    ``encode_once``: for a deterministic ground truth (dSprites), encode each distinct observation once
+    (:class:`EncodedOnce`; the scores are unchanged).
 
     ``preset`` picks the sample counts (``PRESETS``): "disentanglement_lib" is the published protocol,
     "fast" uses fewer points (see PRESETS) and says so in ``protocol_note``.
@@ -457,6 +527,9 @@ def all_metrics(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    if encode_once and getattr(ground_truth, "deterministic", False):
+        cached = EncodedOnce(ground_truth, representation_fn)
+        ground_truth, representation_fn = cached, cached.represent
     counts = PRESETS[preset]
     notes = [DCI_PROTOCOL_NOTE]
     if preset != "disentanglement_lib":

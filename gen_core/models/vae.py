@@ -242,6 +242,27 @@ class VAE(HubModule):
         return self.decode((1 - t) * mu_a + t * mu_b)
 
     @torch.no_grad()
+    def traverse(self, x: Tensor, values: Tensor, dims: list[int] | None = None) -> Tensor:
+        """Latent traversal of one image (beta-VAE papers, Higgins et al. 2017; lecture notes 000 A.3.2).
+
+        Encode ``x`` (1, 1, S, S) to its posterior mean mu, then for each latent dim d in ``dims`` (default: all,
+        in order) and each value v in ``values`` (V,), decode mu with its d-th coordinate set to v. Returns
+        (len(dims) * V, 1, S, S), row-major: one row per dim.
+        """
+        if x.ndim != 4 or x.shape[0] != 1:
+            raise ValueError(f"traverse needs one image of shape (1, 1, S, S), got {tuple(x.shape)}")
+        dims = list(range(self.latent_dim)) if dims is None else list(dims)
+        if any(not 0 <= d < self.latent_dim for d in dims):
+            raise ValueError(f"dims must lie in [0, {self.latent_dim}), got {dims}")
+        device = next(self.parameters()).device
+        mu = self.encode(x.to(device))[0][0]
+        values = values.to(device=device, dtype=mu.dtype)
+        z = mu.repeat(len(dims) * len(values), 1)
+        for row, d in enumerate(dims):
+            z[row * len(values):(row + 1) * len(values), d] = values
+        return self.decode(z)
+
+    @torch.no_grad()
     def decode_grid(self, n: int = 15, extent: float = 3.0) -> Tensor:
         """The decoded manifold of a 2-D latent: an ``n`` x ``n`` grid over [-extent, extent]^2, rows top to bottom
         from z2 = +extent. Returns (n * n, 1, 28, 28)."""

@@ -7,7 +7,7 @@ import os
 import gradio as gr
 import torch
 
-from gen_core.ui import flows, gan, latent_explorer, theory
+from gen_core.ui import beta_vae, flows, gan, latent_explorer, theory
 
 TITLE = "gen_core: see deep generative models work"
 INTRO = (
@@ -37,9 +37,12 @@ def build_app() -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Tabs():
             ex, load_outputs = latent_explorer.build_tab(models)
+            bvae = beta_vae.build_tab(beta_vae.BetaSweep.load())
             flows.build_tab(flows.FlowModels.load())
             gan.build_tab()
             theory.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
+        if bvae.sweep.models:
+            demo.load(bvae.show, bvae.load_inputs, bvae.load_outputs, api_name=False)
     return demo

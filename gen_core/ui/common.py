@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,51 @@ def choice(value: Any, name: str, options: list[str]) -> str:
     if value not in options:
         raise gr.Error(f"{name} must be one of {', '.join(options)}; got {value!r}.")
     return value
+
+
+def register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
+    """A fresh stop event for a new live run, kept in the browser session's ``gr.State`` dict under ``key``.
+
+    A run this session started earlier under the same key is stopped first (one live run per panel and session);
+    other sessions never see the event, so Stop reaches only its own session's run. The shared training loop
+    checks the event between steps (``train(..., cancel=event)``) and ends with a ``cancelled`` event.
+    """
+    event = threading.Event()
+    if session is not None:
+        previous = session.get(key)
+        if isinstance(previous, threading.Event):
+            previous.set()
+        session[key] = event
+    return event
+
+
+def stop_run(session: dict[str, Any] | None, key: str) -> None:
+    """Set the stop event of the session's live run under ``key`` (nothing to do when none is running)."""
+    event = session.get(key) if session is not None else None
+    if isinstance(event, threading.Event):
+        event.set()
+
+
+class Pace:
+    """When a live run streams its next update: ``every`` seconds after the last one, and never sooner than twice
+    the time the last update took to draw, so a slow CPU trains more between updates instead of only drawing."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.last = 0.0
+        self.cost = 0.0
+
+    def due(self) -> bool:
+        """True when the next update should be drawn."""
+        return time.perf_counter() - self.last >= max(self.every, 2.0 * self.cost)
+
+    def timed(self, render: Any, *args: Any) -> Any:
+        """Call ``render(*args)`` and remember how long it took."""
+        start = time.perf_counter()
+        out = render(*args)
+        self.last = time.perf_counter()
+        self.cost = self.last - start
+        return out
 
 
 def _check_payload(payload: Any, label: str | None, lo: float | None, hi: float | None) -> None:

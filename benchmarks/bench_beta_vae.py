@@ -1,0 +1,111 @@
+"""beta-VAE benchmark (issue 3): time of all four disentanglement metrics for one model, and training steps/s of
+the shared loop against a plain loop of the same model in the same process.
+
+1. ``all_metrics(DSprites(), encoder mean, preset="disentanglement_lib")`` (beta-VAE score, FactorVAE score, MIG,
+   DCI with the published sample counts: about 2.2 million rendered and encoded images) for a shipped model;
+   also the "fast" preset. Target: <= 60 s on this 2-core CPU.
+2. Training: ``gen_core.train.train`` (events, NaN/inf checks, gradient clipping, checkpoint-ready RNG) against a
+   hand-written loop (render batch, forward, backward, clip, Adam) of the conv64 beta-VAE on the same dSprites
+   batches. Rounds alternate between the two so machine noise hits both; the ratio of medians is reported.
+
+    python benchmarks/bench_beta_vae.py [--model pretrained/beta-vae-dsprites-b4] [--threads 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gen_core.data.dsprites import DSprites, DSpritesBatches  # noqa: E402
+from gen_core.metrics.beta_vae import encoder_mean_fn  # noqa: E402
+from gen_core.metrics.disentanglement import all_metrics  # noqa: E402
+from gen_core.models import VAE, VAEConfig, load_pretrained  # noqa: E402
+from gen_core.train import TrainConfig, train  # noqa: E402
+
+
+def bench_metrics(model: VAE, preset: str) -> dict[str, float]:
+    """Wall time of all four metrics, and their values."""
+    t = time.perf_counter()
+    scores = all_metrics(DSprites(), encoder_mean_fn(model), seed=0, preset=preset)  # type: ignore[arg-type]
+    return {"seconds": time.perf_counter() - t, "beta_vae": scores["beta_vae"]["eval_accuracy"],
+            "factor_vae": scores["factor_vae"]["eval_accuracy"], "mig": scores["mig"]["mig"],
+            "dci_disentanglement": scores["dci"]["disentanglement"]}
+
+
+def plain_loop(model: VAE, steps: int, batch_size: int, lr: float, clip: float, seed: int) -> None:
+    """The hand-written reference: render a batch, forward, backward, clip, Adam step. Nothing else."""
+    torch.manual_seed(seed)
+    data = DSpritesBatches(batch_size, seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(1, steps + 1):
+        loss = model(data.next_batch(), step)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+
+
+def bench_training(steps: int, rounds: int, batch_size: int = 64) -> dict[str, float]:
+    """Median steps/s of the shared loop and of the plain loop over alternating rounds."""
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-4, log_every=50, device="cpu")
+    shared, plain = [], []
+    for r in range(rounds):
+        for kind in ("shared", "plain") if r % 2 == 0 else ("plain", "shared"):
+            torch.manual_seed(r)
+            model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=4.0))
+            t = time.perf_counter()
+            if kind == "shared":
+                for _ in train(model, DSpritesBatches(batch_size, r), cfg):
+                    pass
+                shared.append(steps / (time.perf_counter() - t))
+            else:
+                model.train()
+                plain_loop(model, steps, batch_size, cfg.lr, cfg.grad_clip, r)
+                plain.append(steps / (time.perf_counter() - t))
+    s, p = statistics.median(shared), statistics.median(plain)
+    return {"shared_steps_per_s": s, "plain_steps_per_s": p, "ratio_shared_over_plain": s / p, "rounds": rounds,
+            "steps_per_round": steps, "all_shared": shared, "all_plain": plain}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="pretrained/beta-vae-dsprites-b4")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (this machine has 2 cores)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--skip-full", action="store_true", help="only the fast preset")
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_pretrained(args.model)
+    results = {"threads": args.threads, "load_average": os.getloadavg(), "model": args.model,
+               "metrics_fast": bench_metrics(model, "fast")}
+    if not args.skip_full:
+        results["metrics_disentanglement_lib"] = bench_metrics(model, "disentanglement_lib")
+    results["training"] = bench_training(args.steps, args.rounds)
+    for key in ("metrics_fast", "metrics_disentanglement_lib"):
+        if key in results:
+            m = results[key]
+            print(f"{key:32s} {m['seconds']:.1f} s   beta_vae {m['beta_vae']:.3f}  factor_vae "
+                  f"{m['factor_vae']:.3f}  mig {m['mig']:.3f}  dci {m['dci_disentanglement']:.3f}")
+    t = results["training"]
+    print(f"training, shared loop            {t['shared_steps_per_s']:.2f} steps/s")
+    print(f"training, plain loop             {t['plain_steps_per_s']:.2f} steps/s")
+    print(f"ratio shared / plain             {t['ratio_shared_over_plain']:.3f}x (median of {t['rounds']} "
+          f"alternating rounds of {t['steps_per_round']} steps)")
+    print(f"load average at start            {results['load_average']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Figures of the beta-VAE tab: the latent traversal grid, the latent x factor mutual-information heatmap and the
+rate-distortion plot over beta. Arrays in, plotly figures out; no Gradio and no model math here."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from gen_core.viz.figures import LAYOUT, PALETTE
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 (H, W) or (H, W, 3) array as a ``data:image/png;base64,...`` URI (a plotly image source)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def traversal_figure(grid: np.ndarray, row_labels: Sequence[str], col_values: Sequence[float], cell: int,
+                     pad: int, title: str) -> go.Figure:
+    """A traversal grid image (rows: latent dims, columns: values) with its rows and columns labelled.
+
+    ``grid`` is the uint8 tiling from ``gen_core.viz.images.tile_images`` with ``cell``-pixel images and
+    ``pad``-pixel gutters, so row r is centred at ``pad + r * (cell + pad) + cell / 2``.
+    """
+    height, width = grid.shape[:2]
+    centre = [pad + i * (cell + pad) + cell / 2 for i in range(max(len(row_labels), len(col_values)))]
+    fig = go.Figure(go.Image(source=png_data_uri(grid), hoverinfo="skip"))
+    fig.update_layout(
+        title=title, **{**LAYOUT, "height": int(90 + height * 560 / max(width, 1)), "margin": dict(l=150, r=10, t=50, b=40)},
+        xaxis=dict(tickvals=centre[:len(col_values)], ticktext=[f"{v:+.1f}" for v in col_values], showgrid=False,
+                   title="value of the latent dim (posterior mean of the other dims kept)", zeroline=False),
+        yaxis=dict(tickvals=centre[:len(row_labels)], ticktext=list(row_labels), showgrid=False, zeroline=False,
+                   autorange="reversed", scaleanchor="x"),
+    )
+    return fig
+
+
+def mutual_info_heatmap(mutual_info: np.ndarray, row_labels: Sequence[str], factor_names: Sequence[str],
+                        title: str = "Mutual information I(z_d; factor), nats") -> go.Figure:
+    """(D, F) mutual information as an annotated heatmap: rows latent dims, columns ground-truth factors."""
+    mi = np.asarray(mutual_info, dtype=float)
+    fig = go.Figure(go.Heatmap(z=mi, x=list(factor_names), y=list(row_labels), colorscale="Blues", zmin=0,
+                               text=np.round(mi, 2), texttemplate="%{text}", colorbar=dict(title="nats"),
+                               hovertemplate="%{y} / %{x}: %{z:.3f} nats<extra></extra>"))
+    fig.update_layout(title=title, yaxis=dict(autorange="reversed"), **{**LAYOUT, "height": 420})
+    return fig
+
+
+def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float],
+                           current: float | None = None,
+                           title: str = "Rate-distortion over beta (held-out dSprites)") -> go.Figure:
+    """KL (rate, nats) against reconstruction NLL (distortion, nats) for each beta, joined in beta order."""
+    order = np.argsort(betas)
+    b, r, d = (np.asarray(v, dtype=float)[order] for v in (betas, rates, distortions))
+    fig = go.Figure(go.Scatter(x=r, y=d, mode="lines+markers+text", text=[f"β={x:g}" for x in b],
+                               textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="shipped",
+                               hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
+    if current is not None and current in b:
+        i = int(np.flatnonzero(b == current)[0])
+        fig.add_trace(go.Scatter(x=[r[i]], y=[d[i]], mode="markers", name=f"β = {current:g} (selected)",
+                                 marker=dict(size=18, color=PALETTE[3], symbol="circle-open", line=dict(width=3))))
+    fig.update_layout(title=title, xaxis_title="rate: KL(q(z|x) || p(z)), nats per image",
+                      yaxis_title="distortion: -E log p(x|z), nats", **LAYOUT)
+    return fig

@@ -1,0 +1,91 @@
+"""The beta-VAE tab, end to end on the real app (fixtures in conftest.py): its endpoints through gradio_client,
+with good and bad values, and a browser that changes beta and sees the traversal grid change."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from gradio_client.exceptions import AppError
+
+from gen_core.ui.beta_vae import BetaSweep
+from tests.conftest import ARTIFACTS
+
+SWEEP = BetaSweep.load()
+pytestmark = pytest.mark.skipif(len(SWEEP.models) < 2, reason="needs at least two shipped beta-VAEs in pretrained/")
+BETAS = SWEEP.labels
+
+
+def _figure(value: dict) -> dict:
+    assert value["type"] == "plotly"
+    return json.loads(value["plot"])
+
+
+def test_show_draws_traversal_kl_mi_and_rate_distortion(client):
+    traversal, pair, kl, heat, rd, status = client.predict(BETAS[-1], "ellipse", 3, 10, 5, 20, api_name="/bvae_show")
+    fig = _figure(traversal)
+    assert fig["data"][0]["type"] == "image" and fig["data"][0]["source"].startswith("data:image/png;base64,")
+    rows = fig["layout"]["yaxis"]["ticktext"]
+    assert len(rows) == 10 and all(r.startswith("z") and r.endswith("nats") for r in rows)
+    kls = [float(r.split("·")[1].split()[0]) for r in rows]
+    assert kls == sorted(kls, reverse=True)  # rows ordered by KL, most informative first
+    assert fig["layout"]["xaxis"]["ticktext"][0] == "-3.0" and fig["layout"]["xaxis"]["ticktext"][-1] == "+3.0"
+    assert _figure(kl)["data"][0]["type"] == "bar"
+    mi = _figure(heat)["data"][0]
+    assert mi["type"] == "heatmap" and mi["x"] == ["shape", "scale", "orientation", "x position", "y position"]
+    assert "scatter" in {t["type"] for t in _figure(rd)["data"]}
+    assert pair and f"beta-vae-dsprites-b{BETAS[-1]}" in status
+
+
+def test_changing_beta_changes_the_traversal(client):
+    a = _figure(client.predict(BETAS[0], "heart", 5, 0, 16, 16, api_name="/bvae_show")[0])
+    b = _figure(client.predict(BETAS[-1], "heart", 5, 0, 16, 16, api_name="/bvae_show")[0])
+    assert a["data"][0]["source"] != b["data"][0]["source"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("0.5", "heart", 5, 0, 16, 16), "β must be one of"),
+    (("4", "triangle", 5, 0, 16, 16), "Shape must be one of"),
+    (("4", "heart", 9, 0, 16, 16), "Scale index"),
+    (("4", "heart", 5, 0, 16, 40), "y position index"),
+])
+def test_bad_values_are_clear_errors(client, args, message):
+    args = (BETAS[-1] if args[0] == "4" else args[0], *args[1:])
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/bvae_show")
+
+
+def test_random_image_sets_valid_factors(client):
+    shape, scale, orientation, x, y, seed = client.predict(7, api_name="/bvae_random")
+    assert shape in ("square", "ellipse", "heart") and 0 <= scale <= 5 and 0 <= orientation <= 39
+    assert 0 <= x <= 31 and 0 <= y <= 31 and seed == 8
+
+
+def test_live_training_streams_and_reports_mig(client):
+    job = client.submit(4, 60, 5e-4, 0, api_name="/bvae_train")
+    outputs = job.result(timeout=300)
+    curves, mig, kl, recons, status = outputs
+    assert "Done." in status and "step 60/60" in status and "MIG" in status
+    assert {t["name"] for t in _figure(curves)["data"]} == {"reconstruction", "KL", "loss (recon + β·KL)"}
+    assert _figure(mig)["data"][0]["y"]
+
+
+def test_live_training_rejects_bad_values(client):
+    with pytest.raises(AppError, match="Steps must be"):
+        client.predict(4, 10, 5e-4, 0, api_name="/bvae_train")
+    with pytest.raises(AppError, match="β must be"):
+        client.predict(-1, 100, 5e-4, 0, api_name="/bvae_train")
+
+
+def test_browser_beta_changes_the_traversal_grid(page):
+    page.get_by_role("tab", name="β-VAE disentanglement").click()
+    page.wait_for_selector("#bvae-traversal .js-plotly-plot image", timeout=60_000)
+    src = "() => document.querySelector('#bvae-traversal .js-plotly-plot image')?.getAttribute('href')"
+    before = page.evaluate(src)
+    page.locator("#bvae-beta label").filter(has_text=BETAS[0]).first.click()
+    page.wait_for_function(f"(b) => ({src})() !== b", arg=before, timeout=60_000)
+    page.wait_for_function("(t) => document.querySelector('#bvae-traversal .gtitle')?.textContent.startsWith(t)",
+                           arg=f"β = {BETAS[0]}:", timeout=30_000)
+    time.sleep(1)
+    page.screenshot(path=str(ARTIFACTS / "beta_vae_tab.png"), full_page=True)
