@@ -249,6 +249,19 @@ def apply_gradients(loss: Tensor, params: list[nn.Parameter], optimizer: torch.o
     return grad_norm
 
 
+def warm_up_optimizer() -> None:
+    """Build and step one throwaway Adam, so that torch's one-time imports happen now.
+
+    torch's first optimizer step imports ``torch._dynamo`` (about 3 s on a 2-core CPU). The app calls this in a
+    background thread at start-up, so a user's first live run does not pay it; the benchmarks call it before
+    timing, so it does not land on whichever loop runs first.
+    """
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param])
+    param.grad = torch.ones(1)
+    optimizer.step()
+
+
 class Task(Protocol):
     """One training step of a model family, owning its optimizers."""
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import gradio as gr
 import torch
 
+from gen_core.train.loop import warm_up_optimizer
 from gen_core.ui import beta_vae, flows, gan, latent_explorer, theory
 
 TITLE = "gen_core: see deep generative models work"
@@ -27,6 +29,9 @@ def configure_torch() -> None:
     them fight: measured here, a slider decode took 0.4 ms on one thread and 27 ms p50 on two under load.
     """
     torch.set_num_threads(int(os.environ.get("GEN_CORE_TORCH_THREADS", "1")))
+    # torch's first optimizer step imports torch._dynamo (~3 s): do it now, beside the start-up, not on a user's
+    # first click of a Train button.
+    threading.Thread(target=warm_up_optimizer, name="warm-up-optimizer", daemon=True).start()
 
 
 def build_app() -> gr.Blocks:
