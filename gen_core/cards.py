@@ -31,6 +31,22 @@ METRIC_NOTES = {
     "n_test": "fresh target samples in the test NLL (fixed seed, never seen in training)",
     "modes": "modes captured (mean over sampling seeds)",
     "high_quality_pct": "% of samples within 3 std of their nearest mode",
+    "modes_min": "modes captured by the worst sampling seed",
+    "n_modes": "modes of the target",
+    "js_hist": "Jensen-Shannon divergence between 50 x 50 histograms of real and generated samples, nats",
+    "kl_real_fake_hist": "KL(real || generated) between the 2-D histograms (0.5 added per bin), nats",
+    "kl_fake_real_hist": "KL(generated || real) between the 2-D histograms (0.5 added per bin), nats",
+    "n_samples": "generated samples per evaluation",
+    "n_sample_seeds": "sampling seeds averaged",
+    "fid_fmnist": "FID-FMNIST: Frechet distance of classifier features, samples vs test images (lower is better)",
+    "fid_floor_train_test": "FID-FMNIST between training and test images: the floor",
+    "vae_fid_fmnist": "FID-FMNIST of pretrained/vae-fmnist-16 samples, same protocol",
+    "precision": "fraction of samples inside the k-NN balls of real features (k = 5, Naeem et al. 2020)",
+    "recall": "fraction of real features inside the k-NN balls of sample features (k = 5)",
+    "density": "mean number of real k-NN balls holding each sample, / k (k = 5)",
+    "coverage": "fraction of real features whose k-NN ball holds a sample (k = 5)",
+    "label_agreement": "classifier's agreement with the conditioning label of the samples",
+    "test_accuracy": "accuracy on the 10,000 test images",
 }
 
 

@@ -62,6 +62,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-d", type=float, default=None, help="critic learning rate (default: --lr)")
     g.add_argument("--normalization", choices=["none", "spectral"], default="none",
                    help="spectral normalisation of the critic's layers")
+    g.add_argument("--gan-lr-schedule", choices=["constant", "cosine", "linear_decay"], default=None,
+                   help="learning-rate schedule of both players (default: --lr-schedule); cosine and linear_decay "
+                        "fall to 1%% of the rate over --steps")
     g.add_argument("--depth", type=int, default=3, help="gan: hidden layers of G and D")
     g.add_argument("--z-dim", type=int, default=None, help="latent dimension (default: 2 for gan, 64 for dcgan)")
     g.add_argument("--n-classes", type=int, default=0, help="dcgan: 10 for the class-conditional DCGAN")
@@ -204,7 +207,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out))
     adv = AdversarialConfig(scheme=args.scheme, n_critic=args.n_critic, lr_g=args.lr_g or args.lr,
-                            lr_d=args.lr_d or args.lr, lr_schedule=args.lr_schedule)
+                            lr_d=args.lr_d or args.lr, lr_schedule=args.gan_lr_schedule or args.lr_schedule)
     torch.manual_seed(args.seed)
     if args.model == "gan":
         model, target = _gan2d(args)
@@ -269,7 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
                  "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
                                        "lr_g": adv.lr_g, "lr_d": adv.lr_d, "scheme": args.scheme,
-                                       "n_critic": args.n_critic, "lr_schedule": args.lr_schedule,
+                                       "n_critic": args.n_critic, "lr_schedule": adv.lr_schedule,
                                        "seed": args.seed, "command": command}}
     model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
     if not args.keep_state:

@@ -4,7 +4,12 @@ compare two configurations side by side, read the theory, and load pretrained 2-
 All numbers, heatmaps, arrows and manifolds come from gen_core (``models.gan``, ``metrics.modes``, the shared
 training loop via ``train.adversarial``) and all figures from ``viz.gan``; this module validates inputs, drives
 the loop in chunks and wires Gradio events. Each live run is its own generator call with its own model, data
-stream and noise generator (per-session isolation); Stop cancels it between updates.
+stream and noise generator (per-session isolation).
+
+Stop is cooperative: it sets the run's ``threading.Event``, kept in the session's ``gr.State``, which the shared loop
+checks between steps (``train(..., cancel=...)``); the run then sends its final state ("Stopped at step N", the
+modes counter) and ends. Gradio's ``cancels=[event]`` is not used: in Gradio 6.31 cancelling a generator that
+streams sub-second updates races on the client (outputs marked "Error", components left half-updated).
 """
 
 from __future__ import annotations
@@ -120,11 +125,13 @@ class LiveRun:
 
     settings: LiveSettings
     chunk: int = CHUNK
+    cancel: threading.Event | None = None                               # set by Stop; checked between steps
     model: GAN2D = field(init=False)
     history: GANHistory = field(init=False, default_factory=GANHistory)
     snapshots: list[Snapshot] = field(init=False, default_factory=list)
     step: int = field(init=False, default=0)
     done: bool = field(init=False, default=False)
+    stopped: bool = field(init=False, default=False)                    # ended by ``cancel`` before its last step
     message: str = field(init=False, default="")
     steps_per_s: float = field(init=False, default=0.0)
     first_full_step: int | None = field(init=False, default=None)      # first evaluation with every mode captured
@@ -143,7 +150,8 @@ class LiveRun:
         adv = AdversarialConfig(scheme=s.scheme, n_critic=s.n_critic, lr_g=s.lr_g, lr_d=s.lr_d,  # type: ignore[arg-type]
                                 lr_schedule=s.lr_schedule)  # type: ignore[arg-type]
         cfg = TrainConfig(steps=s.steps, batch_size=s.batch_size, seed=s.seed, log_every=self.chunk, device="cpu")
-        self._events: Iterator[Event] = train(self.model, self.source, cfg, task_factory=adversarial_task(adv, self.source))
+        self._events: Iterator[Event] = train(self.model, self.source, cfg, cancel=self.cancel,
+                                              task_factory=adversarial_task(adv, self.source))
         self.eval_z = torch.randn(N_SAMPLES, self.model.latent_dim, generator=torch.Generator().manual_seed(s.seed + 1))
         self.real = self.target.sample(SHOWN, generator=torch.Generator().manual_seed(s.seed + 2))
         self.centres = self.target.mode_centres
@@ -174,7 +182,7 @@ class LiveRun:
             elif ev.kind == "diverged":
                 self.done, self.message = True, ev.message
             elif ev.kind in ("done", "cancelled"):
-                self.done = True
+                self.done, self.stopped = True, ev.kind == "cancelled"
         spent = time.perf_counter() - t0
         self.train_seconds += spent
         if self.step > steps_before and spent > 0:
@@ -236,6 +244,26 @@ def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tens
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
+    """A fresh stop event for a new run, kept in the session's state under ``key``; a run this session started
+    earlier under the same key is stopped first (one live run per panel and session). Same pattern as the Flows
+    tab (``gen_core.ui.flows``)."""
+    event = threading.Event()
+    if session is not None:
+        previous = session.get(key)
+        if isinstance(previous, threading.Event):
+            previous.set()
+        session[key] = event
+    return event
+
+
+def stop_run(session: dict[str, Any] | None, key: str) -> None:
+    """Set the stop event of the session's run under ``key`` (nothing to do when none is running)."""
+    event = session.get(key) if session is not None else None
+    if isinstance(event, threading.Event):
+        event.set()
+
+
 def pretrained_gan_names() -> list[str]:
     """Folders in ``pretrained/`` that hold a 2-D GAN (config model_type ``gan2d``), sorted."""
     names = []
@@ -273,12 +301,14 @@ class GANLab:
 
     # -- live training ---------------------------------------------------------------------------------------
     def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
-                   depth: Any, normalization: Any, seed: Any, steps: Any) -> Iterator[list[Any]]:
+                   depth: Any, normalization: Any, seed: Any, steps: Any,
+                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Train a 2-D GAN from scratch, streaming the panels, curves, timeline, a status line and the modes counter
-        several times a second."""
+        several times a second (Stop: :meth:`stop`)."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
+        stop = register_run(session, "stop_live")
         with one_thread():
-            run = LiveRun(s)
+            run = LiveRun(s, cancel=stop)
         t0, updates, shown_snapshot = time.perf_counter(), 0, -1
         while True:
             with one_thread():
@@ -296,7 +326,9 @@ class GANLab:
             rate = updates / max(time.perf_counter() - t0, 1e-9)
             status = (f"step {run.step}/{s.steps} · {run.steps_per_s:.0f} steps/s · {rate:.1f} updates/s")
             if run.done:
-                status = run.message or (f"Done: {run.step} steps in {time.perf_counter() - t0:.0f} s"
+                head = (f"**Stopped** at step {run.step}/{s.steps} after" if run.stopped
+                        else f"Done: {run.step} steps in")
+                status = run.message or (f"{head} {time.perf_counter() - t0:.0f} s"
                                          + (f"; first {run.report.n_modes}/{run.report.n_modes} modes at step "
                                             f"{run.first_full_step}" if run.first_full_step else "") + ".")
             yield [*figures, status, run.counter()]
@@ -305,17 +337,18 @@ class GANLab:
 
     def train_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
                  loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
-                 loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any
-                 ) -> Iterator[list[Any]]:
+                 loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any,
+                 session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Train configurations A and B side by side from the same seed on the same data stream, kept at the same
-        generator step, with their curves overlaid."""
+        generator step, with their curves overlaid (Stop: :meth:`stop_ab`)."""
         try:
             sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
             sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
         except gr.Error as err:
             raise gr.Error(f"A/B: {err.message}") from err
+        stop = register_run(session, "stop_ab")
         with one_thread():
-            a, b = LiveRun(sa), LiveRun(sb)
+            a, b = LiveRun(sa, cancel=stop), LiveRun(sb, cancel=stop)
         t0 = time.perf_counter()
         while True:
             with one_thread():
@@ -330,10 +363,19 @@ class GANLab:
             status = (f"step {max(a.step, b.step)}/{sa.steps} · A: {a.counter().replace('**', '')} · "
                       f"B: {b.counter().replace('**', '')}")
             if finished:
-                status = f"Done in {time.perf_counter() - t0:.0f} s. " + status
+                head = "**Stopped** after" if a.stopped or b.stopped else "Done in"
+                status = f"{head} {time.perf_counter() - t0:.0f} s. " + status
             yield [*figures, status]
             if finished:
                 return
+
+    def stop(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's live run between two steps (it then sends its final state)."""
+        stop_run(session, "stop_live")
+
+    def stop_ab(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's A/B run between two steps."""
+        stop_run(session, "stop_ab")
 
     # -- pretrained ------------------------------------------------------------------------------------------
     def _load(self, name: str) -> GAN2D:
@@ -527,10 +569,11 @@ def build_tab() -> GANLab:
         live = gr.Plot(label="Live panels", elem_id="gan-live")
         curves = gr.Plot(label="Curves", elem_id="gan-curves")
         timeline = gr.Plot(label="Timeline", elem_id="gan-timeline")
-        run = start.click(lab.train_live, [target, *controls[:5], width, depth, controls[5], seed, steps],
-                          [live, curves, timeline, status, counter], api_name="gan_train_live", concurrency_limit=2,
-                          concurrency_id="gan-training", show_progress="hidden")
-        stop.click(None, None, None, cancels=[run], api_name=False)
+        session = gr.State({})  # this browser session's stop events (see register_run)
+        start.click(lab.train_live, [target, *controls[:5], width, depth, controls[5], seed, steps, session],
+                    [live, curves, timeline, status, counter], api_name="gan_train_live", concurrency_limit=2,
+                    concurrency_id="gan-training", show_progress="hidden")
+        stop.click(lab.stop, session, None, api_name="gan_stop", queue=False)
 
         gr.Markdown("### A/B: two configurations, same seed, same data\nBoth runs start from the same seed and "
                     "read the same stream of real batches; B is kept at A's generator step, and their curves are "
@@ -549,10 +592,10 @@ def build_tab() -> GANLab:
         live_a = gr.Plot(label="A", elem_id="gan-live-a")
         live_b = gr.Plot(label="B", elem_id="gan-live-b")
         ab_curves = gr.Plot(label="A vs B", elem_id="gan-ab-curves")
-        ab_run = ab_start.click(lab.train_ab, [target, seed, steps, width, depth, *controls_a, *controls_b],
-                                [live_a, live_b, ab_curves, ab_status], api_name="gan_train_ab", concurrency_limit=2,
-                                concurrency_id="gan-training", show_progress="hidden")
-        ab_stop.click(None, None, None, cancels=[ab_run], api_name=False)
+        ab_start.click(lab.train_ab, [target, seed, steps, width, depth, *controls_a, *controls_b, session],
+                       [live_a, live_b, ab_curves, ab_status], api_name="gan_train_ab", concurrency_limit=2,
+                       concurrency_id="gan-training", show_progress="hidden")
+        ab_stop.click(lab.stop_ab, session, None, api_name="gan_stop_ab", queue=False)
 
         gr.Markdown("### Pretrained 2-D GANs\nTrained by `python -m gen_core train gan` (command, steps and wall time "
                     "in each model card): the best configuration and a collapsing baseline on the ring and the grid.")

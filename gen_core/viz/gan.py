@@ -200,7 +200,7 @@ def live_panels(real: np.ndarray, fake: np.ndarray, centres: np.ndarray, capture
     my = _r(np.concatenate([manifold[:, :, 1], gap], axis=1).reshape(-1))
     traces.append(dict(type="scatter", x=mx, y=my, mode="lines", name="G(z-grid)",
                        line=dict(color=FAKE_COLOUR, width=1), xaxis="x3", yaxis="y3", hoverinfo="skip"))
-    layout.update(BASE, height=height, title=dict(text=title, x=0.01, y=0.98, font=dict(size=14)))
+    layout.update(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", y=0.98, font=dict(size=14)))
     layout["margin"] = dict(l=30, r=10, t=45, b=20)
     return StreamFigure(traces, layout)
 
@@ -231,7 +231,7 @@ def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training
         traces.append(dict(type="scatter", x=np.asarray(h.eval_steps), y=_r(h.high_quality_pct, 1), mode="lines",
                            name=f"{prefix}% HQ", line=dict(color=colour or PALETTE[3], width=1.5, dash="dot"),
                            xaxis="x2", yaxis="y3"))
-    layout.update(BASE, height=height, title=dict(text=title, x=0.01, font=dict(size=14)))
+    layout.update(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)))
     layout["margin"] = dict(l=50, r=50, t=50, b=40)
     layout["legend"] = dict(orientation="h", y=-0.22, x=0.5, xanchor="center")
     return StreamFigure(traces, layout)
@@ -244,7 +244,7 @@ def snapshot_timeline(snapshots: Sequence[Snapshot], centres: np.ndarray, bounds
     mode centres are green when captured and red when missed, so modes dropped and regained stand out."""
     shots = list(snapshots)
     if not shots:
-        layout = dict(BASE, height=height, title=dict(text=title, x=0.01, font=dict(size=14)),
+        layout = dict(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)),
                       xaxis=dict(visible=False), yaxis=dict(visible=False),
                       annotations=[dict(text="Snapshots appear here while training runs.", showarrow=False,
                                         x=0.5, y=0.5, xref="paper", yref="paper")])
@@ -259,7 +259,7 @@ def snapshot_timeline(snapshots: Sequence[Snapshot], centres: np.ndarray, bounds
         traces += _centres_traces(centres, s.captured, x, False)
         layout[f"xaxis{x}"].update(showticklabels=False)
         layout[f"yaxis{x}"].update(showticklabels=False)
-    layout.update(BASE, height=height, title=dict(text=title, x=0.01, font=dict(size=14)))
+    layout.update(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)))
     layout["margin"] = dict(l=10, r=10, t=50, b=10)
     return StreamFigure(traces, layout)
 
@@ -281,7 +281,7 @@ def optimal_discriminator_figure(x: np.ndarray, p_data: np.ndarray, p_g: np.ndar
         dict(type="scatter", x=xs, y=_r(d_star[::step]), name="D*(x)", yaxis="y2",
              line=dict(color="black", width=2, dash="dash")),
     ]
-    layout = dict(BASE, height=330, title=dict(text=title, x=0.01, font=dict(size=13)),
+    layout = dict(BASE, height=330, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=13)),
                   xaxis=dict(title=dict(text="x"), range=x_range), yaxis=dict(title=dict(text="density")),
                   yaxis2=dict(title=dict(text="D*(x)"), range=[0, 1.02], overlaying="y", side="right", showgrid=False))
     layout["legend"] = dict(orientation="h", y=-0.25, x=0.5, xanchor="center")
@@ -301,7 +301,7 @@ def generator_loss_figure(d: np.ndarray, curves: dict[str, tuple[np.ndarray, np.
                            line=dict(color=colours[key], width=2, dash="dash"), xaxis="x2", yaxis="y2",
                            legendgroup=key, showlegend=False))
     layout = dict(BASE, height=330, title=dict(text="Generator loss (left) and its gradient w.r.t. the logit "
-                                                    "(right) against D(G(z))", x=0.01, font=dict(size=13)),
+                                                    "(right) against D(G(z))", x=0.5, xanchor="center", font=dict(size=13)),
                   xaxis=dict(domain=[0, 0.45], title=dict(text="D(G(z))"), anchor="y"), yaxis=dict(title=dict(text="loss"), anchor="x"),
                   xaxis2=dict(domain=[0.55, 1], title=dict(text="D(G(z))"), anchor="y2"),
                   yaxis2=dict(title=dict(text="d loss / d logit"), anchor="x2"))
