@@ -100,8 +100,9 @@ def eval_note(pair: str) -> str:
               "Cycle errors are per-pixel L1 with pixels in [0, 1]. Timing: see `translate_ms`.")
     if pair == "sketch":
         return ("Sketch -> garment on held-out Fashion-MNIST test pairs (the edge map of a test image and the image). "
-                "Label preservation: accuracy of pretrained/fmnist-classifier on G(sketch) against the test label, "
-                "all 10,000 test sketches. L1 and SSIM against the true garment on the first 2,000 test pairs; the "
+                "Every metric uses the first 2,000 test pairs (`n_test_a`). Label preservation: accuracy of "
+                "pretrained/fmnist-classifier on G(sketch) against the test label. L1 and SSIM against the true "
+                "garment; the "
                 "nearest-neighbour baseline answers each test sketch with the domain-B training garment whose own "
                 "edge map is closest in L2. " + common)
     return ("Sneaker <-> ankle boot on the 1,000 test images of each class: the share classified as the target class "

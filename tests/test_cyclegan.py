@@ -306,3 +306,19 @@ def test_worst_by_cycle_error_sorted():
     idx, err = worst_by_cycle_error(m, x, "a2b", 3)
     assert len(idx) == 3 and err[idx[0]] == err.max()
     assert err[idx].tolist() == sorted(err[idx].tolist(), reverse=True)
+
+
+def test_toy_cyclegan_2d_trains_in_the_same_task():
+    from gen_core.data.domains import UnpairedSamplers, toy_domains
+    from gen_core.models.cyclegan import CycleGAN2D, CycleGAN2DConfig
+
+    a, b = toy_domains()
+    torch.manual_seed(0)
+    m = CycleGAN2D(CycleGAN2DConfig(hidden=16, lambda_cycle=10.0))
+    src = UnpairedSamplers(a, b, 64, 0, torch.device("cpu"))
+    x1, y1 = src.next_batch()
+    assert x1.shape == y1.shape == (64, 2)
+    events = list(train(m, src, TrainConfig(steps=40, log_every=20, device="cpu"),
+                        task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))))
+    assert events[-1].kind == "done"
+    assert m.translate(x1, "a2b").shape == (64, 2)

@@ -18,7 +18,7 @@ The split is a seeded permutation, so a pair is the same on every machine:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,8 @@ from torch import Tensor
 from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 
 __all__ = ["PAIRS", "PairName", "SNEAKER", "ANKLE_BOOT", "EDGE_THRESHOLD", "SPLIT_SEED", "sobel_magnitude",
-           "sobel_edges", "split_halves", "DomainPair", "load_domain_pair", "UnpairedBatches"]
+           "sobel_edges", "split_halves", "DomainPair", "load_domain_pair", "UnpairedBatches",
+           "UnpairedSamplers", "toy_domains", "prepare_image"]
 
 PairName = Literal["sketch", "shoes"]
 PAIRS: tuple[str, ...] = ("sketch", "shoes")
@@ -187,3 +188,88 @@ class UnpairedBatches:
         self.gen_b.set_state(state["gen_b"])
         self._perm_a, self._perm_b = state["perm_a"].clone(), state["perm_b"].clone()
         self._pos_a, self._pos_b = int(state["pos"][0]), int(state["pos"][1])
+
+
+class UnpairedSamplers:
+    """A ``BatchSource`` of ``(x_a, x_b)`` point batches drawn afresh from two 2-D distributions with
+    ``sample(n, generator)`` (the toy CycleGAN); each domain has its own seeded generator."""
+
+    def __init__(self, target_a: Any, target_b: Any, batch_size: int, seed: int, device: torch.device) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.target_a, self.target_b, self.batch_size, self.device = target_a, target_b, batch_size, device
+        self.gen_a = torch.Generator().manual_seed(seed)
+        self.gen_b = torch.Generator().manual_seed(seed + 104_729)
+
+    def next_batch(self) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        """Fresh (x_a, x_b), (B, 2) each."""
+        return (self.target_a.sample(self.batch_size, generator=self.gen_a).to(self.device),
+                self.target_b.sample(self.batch_size, generator=self.gen_b).to(self.device))
+
+    def get_state(self) -> dict[str, Tensor]:
+        """Both generators' states."""
+        return {"gen_a": self.gen_a.get_state(), "gen_b": self.gen_b.get_state()}
+
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        """Restore :meth:`get_state`."""
+        self.gen_a.set_state(state["gen_a"])
+        self.gen_b.set_state(state["gen_b"])
+
+
+def toy_domains() -> tuple[Any, Any]:
+    """The toy CycleGAN's two point clouds: domain A = a ring of 8 Gaussians (radius 1.5), domain B = a 3 x 3 grid
+    of Gaussians (spacing 1.5), both with std 0.1, from :mod:`gen_core.data.toy2d`."""
+    from gen_core.data.toy2d import Grid, Ring
+
+    return Ring(n_modes=8, radius=1.5, std=0.1), Grid(n=3, spacing=1.5, std=0.1)
+
+
+def prepare_image(image: Any, binarize: bool = False) -> Tensor:
+    """Any uploaded or drawn picture -> a Fashion-MNIST-style (1, 1, 28, 28) tensor in [0, 1].
+
+    Accepts a PIL image or a NumPy array (H, W), (H, W, 3) or (H, W, 4) of any size and mode (RGBA, grayscale,
+    palette, 16-bit...). Transparent pixels count as background; the picture is converted to grey levels, cropped
+    to a centred square, shrunk to 28 x 28 by area averaging, and inverted when its border is brighter than its
+    middle (dark strokes on white paper become white on black, as in Fashion-MNIST). ``binarize``: threshold at
+    0.15 (for the sketch domain, whose images are binary edge maps). Raises ValueError for anything else.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)) or arr.size == 0:
+            raise ValueError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            a = arr.astype(np.float64)
+            a = a / 255.0 if a.max() > 1.0 else a
+            arr = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"expected a picture (PIL image or NumPy array), got {type(image).__name__}")
+    if image.width < 1 or image.height < 1:
+        raise ValueError("the picture is empty")
+    if image.mode in ("P", "PA", "LA", "RGBA", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3].astype(np.float64) / 255.0
+        grey = np.asarray(rgba.convert("L")).astype(np.float64) / 255.0
+        # Transparent pixels take the colour of the background the opaque strokes sit on: the opposite of the
+        # strokes' mean grey level (dark strokes on transparent -> white paper).
+        if alpha.max() > 0:
+            stroke = (grey * alpha).sum() / alpha.sum()
+            paper = 1.0 if stroke < 0.5 else 0.0
+        else:
+            paper = 0.0
+        grey = alpha * grey + (1 - alpha) * paper
+    else:
+        grey = np.asarray(image.convert("L")).astype(np.float64) / 255.0
+    h, w = grey.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray((grey[top:top + side, left:left + side] * 255).round().astype(np.uint8))
+    small = np.asarray(square.resize((28, 28), Image.Resampling.BOX)).astype(np.float32) / 255.0
+    border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]]).mean()
+    if border > 0.5:
+        small = 1.0 - small
+    out = torch.from_numpy(small.copy()).view(1, 1, 28, 28)
+    return (out > 0.15).float() if binarize else out

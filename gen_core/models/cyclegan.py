@@ -36,7 +36,7 @@ from gen_core.hub import HubModule
 from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 
 __all__ = ["CycleGANConfig", "CycleGAN", "ResnetGenerator", "PatchDiscriminator", "ImagePool", "CycleGANTask",
-           "CycleGANOptim", "cyclegan_task", "lsgan_d_loss", "lsgan_g_loss", "cycle_consistency_loss",
+           "CycleGANOptim", "cyclegan_task", "CycleGAN2D", "CycleGAN2DConfig", "lsgan_d_loss", "lsgan_g_loss", "cycle_consistency_loss",
            "identity_loss", "cyclegan_generator_objective", "linear_decay_factor", "Direction"]
 
 Direction = Literal["a2b", "b2a"]
@@ -301,6 +301,85 @@ class CycleGAN(HubModule):
         return generator_terms(self, batch[0], batch[1])[0]
 
 
+@dataclass
+class CycleGAN2DConfig:
+    """The toy CycleGAN of the tab: translate between two 2-D point clouds (mixtures of gen_core.data.toy2d)."""
+
+    model_type: str = "cyclegan2d"
+    hidden: int = 64                   # MLP width of G, F, D_X, D_Y: enough for maps between two 8-9 mode mixtures
+    depth: int = 2                     # hidden layers
+    lambda_cycle: float = 10.0         # lambda, Zhu et al.; the tab's slider sets it (0 = no cycle consistency)
+    lambda_identity: float = 0.0       # off: the two clouds overlap nowhere, so "leave it alone" means nothing here
+    pool_size: int = 0                 # points are cheap and plentiful; the pool matters for slow image generators
+    data_scale: float = 2.0            # points are divided by this inside the networks (clouds span about +-2)
+
+
+class CycleGAN2D(HubModule):
+    """G, F: R^2 -> R^2 (residual MLPs ``x + mlp(x)``) and MLP discriminators D_X, D_Y; same attribute names as
+    :class:`CycleGAN`, so :class:`CycleGANTask` trains it unchanged."""
+
+    config_class = CycleGAN2DConfig
+
+    def __init__(self, config: CycleGAN2DConfig) -> None:
+        super().__init__()
+        from gen_core.nn import mlp
+
+        self.config = config
+        h, d = config.hidden, config.depth
+        self.g_ab, self.g_ba = mlp(2, h, 2, d, nn.SiLU), mlp(2, h, 2, d, nn.SiLU)
+        self.d_a, self.d_b = mlp(2, h, 1, d, nn.SiLU), mlp(2, h, 1, d, nn.SiLU)
+        self._wrap()
+
+    def _wrap(self) -> None:
+        s = self.config.data_scale
+        g_ab, g_ba, d_a, d_b = self.g_ab, self.g_ba, self.d_a, self.d_b
+        self.g_ab, self.g_ba = _Residual2D(g_ab, s), _Residual2D(g_ba, s)
+        self.d_a, self.d_b = _Scaled2D(d_a, s), _Scaled2D(d_b, s)
+
+    @property
+    def generators(self) -> nn.ModuleList:
+        """G and F."""
+        return nn.ModuleList([self.g_ab, self.g_ba])
+
+    @property
+    def discriminators(self) -> nn.ModuleList:
+        """D_X and D_Y."""
+        return nn.ModuleList([self.d_a, self.d_b])
+
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: Direction = "a2b") -> Tensor:
+        """Map points (N, 2) to the other cloud."""
+        if direction not in ("a2b", "b2a"):
+            raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
+        return (self.g_ab if direction == "a2b" else self.g_ba)(x.float())
+
+    def forward(self, batch: Any, step: int = 0) -> dict[str, Tensor]:
+        """The generators' objective on an (x_a, x_b) batch."""
+        return generator_terms(self, batch[0], batch[1])[0]  # type: ignore[arg-type]
+
+
+class _Residual2D(nn.Module):
+    """``x + s * mlp(x / s)``: starts near the identity map, so both runs of the lambda comparison start alike."""
+
+    def __init__(self, net: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.scale * self.net(x / self.scale)
+
+
+class _Scaled2D(nn.Module):
+    """``mlp(x / s)``: a discriminator on points scaled to about [-1, 1]."""
+
+    def __init__(self, net: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x / self.scale)
+
+
 def _check_images(x: Tensor) -> None:
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
         raise ValueError(f"images must have shape (B, 1, 28, 28) with values in [0, 1], got {tuple(x.shape)}")
@@ -356,8 +435,8 @@ class CycleGANTask:
                  optim: CycleGANOptim) -> None:
         if dist_info.world_size > 1:
             raise ValueError("CycleGAN training runs in a single process (no DistributedDataParallel)")
-        if not isinstance(model, CycleGAN):
-            raise ValueError(f"CycleGANTask trains a CycleGAN, got {type(model).__name__}")
+        if not isinstance(model, (CycleGAN, CycleGAN2D)):
+            raise ValueError(f"CycleGANTask trains a CycleGAN or CycleGAN2D, got {type(model).__name__}")
         self.model, self.config, self.optim = model, config, optim
         self.device = device
         self.g_params = [p for p in model.generators.parameters() if p.requires_grad]

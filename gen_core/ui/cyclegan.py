@@ -1,0 +1,340 @@
+"""CycleGAN tab: translate Fashion-MNIST sketches into garments and sneakers into ankle boots (and back), see the round
+trip and where it fails, and watch a toy CycleGAN on 2-D point clouds with and without cycle consistency.
+
+Every number and image comes from gen_core (``models.cyclegan``, ``data.domains``, ``metrics.translation``) and every
+figure from ``gen_core.viz.cyclegan``; this module validates inputs, calls them and wires Gradio events. The toy run
+is its own generator call per session; Stop sets the run's ``threading.Event`` kept in the session's ``gr.State``
+(the pattern of the Flows tab; no ``cancels=[...]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import torch
+
+from gen_core.data.domains import PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, toy_domains
+from gen_core.data.fashion_mnist import CLASS_NAMES
+from gen_core.hub import WeightsError
+from gen_core.metrics.translation import cycle_error_map, l1_per_image, worst_by_cycle_error
+from gen_core.models import load_pretrained
+from gen_core.models.cyclegan import (CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANOptim,
+                                      cycle_consistency_loss, cyclegan_task)
+from gen_core.train.loop import TrainConfig, train
+from gen_core.ui.common import PRETRAINED_DIR, Slider, choice, integer, number
+from gen_core.ui.flows import _register_run, _stop_run
+from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
+
+PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
+DIRECTION_LABELS = {"sketch": {"a2b": "sketch → garment", "b2a": "garment → sketch"},
+                    "shoes": {"a2b": "sneaker → ankle boot", "b2a": "ankle boot → sneaker"}}
+N_EXAMPLES = 12
+N_GALLERY_RANDOM, N_GALLERY_WORST, N_GALLERY_POOL = 8, 4, 300
+SCALE = 8                       # 28 px shown as 224 px, pixelated
+TOY_STEPS = (100, 4000)
+TOY_LAMBDA = (0.0, 20.0)
+UPDATE_S = 0.5                  # stream a toy update about this often
+TOY_EVAL_N = 600
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+EXPLAINER = r"""
+A CycleGAN (Zhu et al. 2017; lecture notes 004) learns to translate between two image domains **without pairs**:
+$G: X \to Y$ and $F: Y \to X$ are trained so that $G(x)$ fools a discriminator $D_Y$ of real $Y$ images (and
+$F(y)$ fools $D_X$), while **cycle consistency** asks that a round trip comes back: $F(G(x)) \approx x$ and
+$G(F(y)) \approx y$. The adversarial terms alone only match distributions; any mapping that lands in $Y$ would do.
+The cycle term keeps each output tied to its own input.
+
+$$\mathcal L(G, F, D_X, D_Y) = \mathcal L_{\rm GAN}(G, D_Y) + \mathcal L_{\rm GAN}(F, D_X)
+  + \lambda\big(\mathbb E_x\|F(G(x)) - x\|_1 + \mathbb E_y\|G(F(y)) - y\|_1\big)$$
+
+Here with least-squares GAN losses, $\lambda = 10$, an identity term $0.5\lambda(\mathbb E_y\|G(y)-y\|_1 +
+\mathbb E_x\|F(x)-x\|_1)$, a pool of 50 past fakes for the discriminators, ResNet generators and PatchGAN
+discriminators, all shrunk to 28×28. The sketches are Sobel edge maps computed by gen_core from *one half* of the
+training images, the garments are the *other half*: the model never saw a sketch together with its garment.
+"""
+
+
+@dataclass
+class Translation:
+    """What one translation shows."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    back: torch.Tensor
+
+
+class ImageInput(gr.Image):
+    """``gr.Image`` whose preprocessing turns a file that is not a readable picture into a ``gr.Error`` sentence."""
+
+    is_template = True  # use gr.Image's front end
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            raise gr.Error(f"That file is not an image gen_core can read ({type(err).__name__}). Upload a PNG, JPEG, "
+                           "GIF, BMP or WebP picture.") from err
+
+
+class CycleGANModels:
+    """The shipped CycleGANs (``pretrained/cyclegan-<pair>``) and the classifier that names translated images."""
+
+    def __init__(self, models: dict[str, CycleGAN], classifier: Any | None) -> None:
+        self.models = models
+        self.classifier = classifier
+
+    @classmethod
+    def load(cls, root: Any = PRETRAINED_DIR) -> CycleGANModels:
+        """Load whichever pretrained CycleGANs exist (the tab says which are missing)."""
+        models: dict[str, CycleGAN] = {}
+        for pair in PAIRS:
+            try:
+                m = load_pretrained(root / f"cyclegan-{pair}")
+            except (WeightsError, FileNotFoundError, OSError, ValueError):
+                continue
+            if isinstance(m, CycleGAN):
+                models[pair] = m
+        try:
+            clf = load_pretrained(root / "fmnist-classifier")
+        except (WeightsError, FileNotFoundError, OSError, ValueError):
+            clf = None
+        return cls(models, clf)
+
+
+class CycleGANTab:
+    """The tab's endpoints; holds only read-only models (no per-session state)."""
+
+    def __init__(self, models: CycleGANModels) -> None:
+        self.m = models
+
+    # -- validation --------------------------------------------------------------------------------------------
+    def _model(self, pair: Any) -> CycleGAN:
+        pair = choice(pair, "Domain pair", list(PAIRS))
+        if pair not in self.m.models:
+            raise gr.Error(f"No pretrained CycleGAN for {PAIR_LABELS[pair]} was found in pretrained/cyclegan-{pair}; "
+                           "train it with `python -m gen_core train cyclegan --pair " + pair + " ...`.")
+        return self.m.models[pair]
+
+    @staticmethod
+    def _direction(direction: Any) -> str:
+        return choice(direction, "Direction", ["a2b", "b2a"])
+
+    # -- translation -------------------------------------------------------------------------------------------
+    def _translate(self, model: CycleGAN, x: torch.Tensor, direction: str) -> list[Any]:
+        y, back = model.round_trip(x, direction)  # type: ignore[arg-type]
+        err = cycle_error_map(x, back)
+        pair = model.config.pair
+        names = DIRECTION_LABELS[pair][direction].split(" → ")
+        lines = [f"**{DIRECTION_LABELS[pair][direction]}**: cycle error mean |{names[0]} → {names[1]} → {names[0]} "
+                 f"− input| = **{float(l1_per_image(back, x)[0]):.3f}** per pixel (grey levels in [0, 1])."]
+        if self.m.classifier is not None and (pair == "shoes" or direction == "a2b"):
+            probs = torch.softmax(self.m.classifier.logits(y), dim=1)[0]
+            k = int(probs.argmax())
+            lines.append(f"The Fashion-MNIST classifier calls the translation **{CLASS_NAMES[k]}** ({probs[k]:.0%}).")
+        return [big_image(y, SCALE), big_image(back, SCALE), cycle_error_heatmap(err), "\n\n".join(lines)]
+
+    def translate_image(self, pair: Any, direction: Any, image: Any) -> list[Any]:
+        """Translate a picked or uploaded picture: [translation, round trip, cycle-error heatmap, status]."""
+        model = self._model(pair)
+        direction = self._direction(direction)
+        if image is None:
+            raise gr.Error("Pick a test image from the examples or upload a picture first.")
+        binarize = model.config.pair == "sketch" and direction == "a2b"
+        try:
+            x = prepare_image(image, binarize=binarize)
+        except ValueError as err:
+            raise gr.Error(f"That picture cannot be used: {err}.") from err
+        return self._translate(model, x, direction)
+
+    def translate_drawing(self, pair: Any, direction: Any, drawing: Any) -> list[Any]:
+        """Translate the sketchpad's drawing (its composite layer)."""
+        if not isinstance(drawing, dict) or drawing.get("composite") is None:
+            raise gr.Error("Draw something on the sketchpad first.")
+        comp = drawing["composite"]
+        arr = np.asarray(comp)
+        if arr.ndim == 3 and arr.shape[2] == 4 and arr[..., 3].max() == 0 or arr.size == 0:
+            raise gr.Error("The sketchpad is empty: draw the outline of a garment first.")
+        return self.translate_image(pair, direction, comp)
+
+    # -- examples and gallery ----------------------------------------------------------------------------------
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _source_images(pair: str, direction: str) -> torch.Tensor:
+        dp = load_domain_pair(pair)
+        src = dp.test_a if direction == "a2b" else dp.test_b
+        return src.float() / 255.0
+
+    def examples(self, pair: Any, direction: Any) -> list[tuple[np.ndarray, str]]:
+        """The first test images of the source domain, for the example picker."""
+        pair = choice(pair, "Domain pair", list(PAIRS))
+        direction = self._direction(direction)
+        src = self._source_images(pair, direction)[:N_EXAMPLES]
+        return [(big_image(img, 4), f"test #{i}") for i, img in enumerate(src)]
+
+    def pick_example(self, pair: Any, direction: Any, index: Any) -> np.ndarray:
+        """The ``index``-th example as a picture for the input box (shown 8x larger; exact after shrinking)."""
+        pair = choice(pair, "Domain pair", list(PAIRS))
+        direction = self._direction(direction)
+        i = integer(index, "Example index", 0, N_EXAMPLES - 1)
+        return big_image(self._source_images(pair, direction)[i], SCALE)
+
+    def on_select(self, pair: Any, direction: Any, evt: gr.SelectData) -> np.ndarray:
+        """Gallery click -> the picked example in the input box."""
+        return self.pick_example(pair, direction, evt.index)
+
+    def gallery(self, pair: Any, direction: Any) -> tuple[list[tuple[np.ndarray, str]], str]:
+        """Test translations (input | translation | round trip): random ones and the worst by cycle error."""
+        model = self._model(pair)
+        direction = self._direction(direction)
+        src = self._source_images(model.config.pair, direction)[:N_GALLERY_POOL]
+        worst, err = worst_by_cycle_error(model, src, direction, N_GALLERY_WORST)
+        gen = torch.Generator().manual_seed(0)
+        rand = torch.randperm(src.shape[0], generator=gen)[:N_GALLERY_RANDOM]
+        items = []
+        for tag, idxs in (("random", rand), ("WORST", worst)):
+            x = src[idxs]
+            y, back = model.round_trip(x, direction)  # type: ignore[arg-type]
+            for j, i in enumerate(idxs.tolist()):
+                items.append((translation_tile(x[j], y[j], back[j]), f"{tag}: test #{i}, cycle L1 {err[i]:.3f}"))
+        note = (f"Each tile: input | translation | round trip. The last {N_GALLERY_WORST} are the worst round trips "
+                f"among the first {src.shape[0]} test images (median cycle L1 {err.median():.3f}, worst "
+                f"{err.max():.3f}): honest failure cases.")
+        return items, note
+
+    # -- toy 2-D CycleGAN --------------------------------------------------------------------------------------
+    def toy_train(self, lam: Any, steps: Any, seed: Any, session: dict[str, Any] | None) -> Iterator[list[Any]]:
+        """Train a toy CycleGAN (ring of 8 -> grid of 9 Gaussians) live, streaming [figure, curve, status]."""
+        lam = number(lam, "Cycle weight λ", *TOY_LAMBDA)
+        steps = integer(steps, "Steps", *TOY_STEPS)
+        seed = integer(seed, "Seed", 0, 2**31 - 1)
+        target_a, target_b = toy_domains()
+        torch.manual_seed(seed)
+        model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=lam))
+        gen = torch.Generator().manual_seed(10_000 + seed)
+        eval_a = target_a.sample(TOY_EVAL_N, generator=gen)
+        eval_b = target_b.sample(TOY_EVAL_N, generator=gen)
+        bounds = target_b.bounds
+        source = UnpairedSamplers(target_a, target_b, 256, seed, torch.device("cpu"))
+        cfg = TrainConfig(steps=steps, batch_size=256, log_every=25, seed=seed, device="cpu")
+        hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
+        stop = _register_run(session, "cyclegan_toy")
+
+        def render(step: int, note: str) -> list[Any]:
+            with torch.no_grad():
+                g_a = model.translate(eval_a, "a2b")
+                back = model.translate(g_a, "b2a")
+                cyc = float(cycle_consistency_loss(eval_a, back))
+            fig = toy_figure(eval_a, eval_b, g_a, back, bounds, title=f"λ = {lam:g}, step {step}")
+            status = (f"{note} Step {step} of {steps}; λ = {lam:g}; cycle error mean |F(G(x)) − x| on "
+                      f"{TOY_EVAL_N} held-out ring points = **{cyc:.3f}**.")
+            return [fig, cycle_curve(hist["step"], hist["cycle"], hist["d"]), status]
+
+        last = 0.0
+        yield render(0, "Training…")
+        for ev in train(model, source, cfg, cancel=stop, task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))):
+            if ev.kind == "step":
+                hist["step"].append(ev.step)
+                hist["cycle"].append(ev.metrics["cycle_a"])
+                hist["d"].append(ev.metrics["d_loss_a"] + ev.metrics["d_loss_b"])
+                if time.perf_counter() - last >= UPDATE_S:
+                    yield render(ev.step, "Training…")
+                    last = time.perf_counter()
+            elif ev.kind == "cancelled":
+                yield render(ev.step, "**Stopped.**")
+                return
+            elif ev.kind == "diverged":
+                yield render(ev.step, f"**Diverged:** {ev.message}")
+                return
+            elif ev.kind == "done":
+                yield render(ev.step, "**Done.**")
+
+    def toy_stop(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's toy run."""
+        _stop_run(session, "cyclegan_toy")
+
+
+def _direction_update(pair: Any) -> Any:
+    pair = pair if pair in PAIRS else "sketch"
+    return gr.update(choices=[(v, k) for k, v in DIRECTION_LABELS[pair].items()], value="a2b")
+
+
+def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
+    """Lay out the CycleGAN tab inside the current ``gr.Blocks`` and wire its events."""
+    models = models or CycleGANModels.load()
+    tab = CycleGANTab(models)
+    missing = [PAIR_LABELS[p] for p in PAIRS if p not in models.models]
+    with gr.Tab("CycleGAN", id="cyclegan"):
+        gr.Markdown("## CycleGAN: unpaired translation")
+        gr.Markdown(EXPLAINER, latex_delimiters=LATEX)
+        if missing:
+            gr.Markdown(f"*Missing pretrained models: {', '.join(missing)}.*")
+        with gr.Row():
+            pair = gr.Radio([(v, k) for k, v in PAIR_LABELS.items()], value="sketch", label="Domain pair",
+                            elem_id="cg-pair")
+            direction = gr.Radio([(v, k) for k, v in DIRECTION_LABELS["sketch"].items()], value="a2b",
+                                 label="Direction", elem_id="cg-direction")
+        with gr.Row():
+            with gr.Column():
+                examples = gr.Gallery(tab.examples("sketch", "a2b"), label="Pick a test image", columns=6,
+                                      height=220, allow_preview=False, elem_id="cg-examples")
+                image = ImageInput(label="Input picture (picked or uploaded, any size; converted to 28×28 grey)",
+                                   type="pil", image_mode=None, sources=["upload", "clipboard"], format="png",
+                                   height=240, elem_id="cg-input")
+                translate_btn = gr.Button("Translate picture", variant="primary", elem_id="cg-translate")
+            with gr.Column():
+                sketch = gr.Sketchpad(label="…or draw (dark strokes on white, or white on dark)", type="numpy",
+                                      image_mode="RGBA", canvas_size=(280, 280), height=300,
+                                      brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=14,
+                                                     color_mode="fixed"), elem_id="cg-sketch")
+                draw_btn = gr.Button("Translate drawing", elem_id="cg-translate-drawing")
+        status = gr.Markdown("", elem_id="cg-status")
+        with gr.Row():
+            out_y = gr.Image(label="Translation", format="png", height=240, interactive=False, elem_id="cg-output")
+            out_back = gr.Image(label="Round trip A → B → A", format="png", height=240, interactive=False,
+                                elem_id="cg-roundtrip")
+            heat = gr.Plot(label="Cycle error per pixel", elem_id="cg-heatmap")
+        gr.Markdown("### Test translations, including the worst")
+        gallery_btn = gr.Button("Show test translations", elem_id="cg-gallery-btn")
+        gallery_note = gr.Markdown("", elem_id="cg-gallery-note")
+        gallery = gr.Gallery(label="input | translation | round trip", columns=4, height=420, elem_id="cg-gallery")
+
+        gr.Markdown(
+            "### Toy: what cycle consistency changes\nDomain A is a ring of 8 Gaussians, domain B a 3×3 grid of 9 "
+            "(gen_core.data.toy2d). Both GAN terms only ask that G(A) looks like B and F(B) like A. With **λ = 0** "
+            "nothing ties a point to its image: several ring modes may land on one grid mode, and F(G(x)) lands "
+            "anywhere in A. With **λ > 0** G must stay invertible on the ring, so each ring mode keeps its own "
+            "target and the round trip comes back (black points on their coloured origins).", latex_delimiters=LATEX)
+        with gr.Row():
+            lam = Slider(*TOY_LAMBDA, value=10.0, step=0.5, label="Cycle weight λ", elem_id="cg-toy-lambda")
+            toy_steps = Slider(*TOY_STEPS, value=1500, step=100, label="Steps", elem_id="cg-toy-steps")
+            toy_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id="cg-toy-seed")
+        with gr.Row():
+            toy_btn = gr.Button("Train toy CycleGAN", variant="primary", elem_id="cg-toy-train")
+            toy_stop = gr.Button("Stop", variant="stop", elem_id="cg-toy-stop")
+        toy_status = gr.Markdown("", elem_id="cg-toy-status")
+        toy_plot = gr.Plot(label="Toy translation", elem_id="cg-toy-plot")
+        toy_curve = gr.Plot(label="Toy losses", elem_id="cg-toy-curve")
+
+        session = gr.State({})
+        outputs = [out_y, out_back, heat, status]
+        pair.change(_direction_update, pair, direction, api_name=False).then(
+            tab.examples, [pair, direction], examples, api_name=False)
+        direction.change(tab.examples, [pair, direction], examples, api_name=False)
+        examples.select(tab.on_select, [pair, direction], image, api_name=False)
+        gr.Button("(API) pick example", visible=False).click(
+            tab.pick_example, [pair, direction, gr.Number(visible=False)], image, api_name="cyclegan_pick_example")
+        translate_btn.click(tab.translate_image, [pair, direction, image], outputs,
+                            api_name="cyclegan_translate_image")
+        draw_btn.click(tab.translate_drawing, [pair, direction, sketch], outputs, api_name="cyclegan_translate_drawing")
+        gallery_btn.click(tab.gallery, [pair, direction], [gallery, gallery_note], api_name="cyclegan_gallery")
+        toy_btn.click(tab.toy_train, [lam, toy_steps, toy_seed, session], [toy_plot, toy_curve, toy_status],
+                      api_name="cyclegan_toy_train", concurrency_limit=2, concurrency_id="cyclegan-toy")
+        toy_stop.click(tab.toy_stop, session, None, api_name="cyclegan_toy_stop", queue=False)
+    return tab

@@ -1,0 +1,173 @@
+"""The CycleGAN tab, end to end on the real app (fixtures in conftest.py).
+
+API (gradio_client): translate a picked example and uploads of odd sizes and modes (RGBA, grayscale, palette), a
+non-image file gets a clear sentence; the gallery; the toy run streams and Stop ends it.
+Browser (Playwright + Chromium): pick an example, translate it, see the three outputs; screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from gen_core.data.domains import prepare_image
+from gen_core.ui.cyclegan import CycleGANModels, CycleGANTab
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+HAS_MODELS = all((ROOT / "pretrained" / f"cyclegan-{p}" / "model.safetensors").is_file() for p in ("sketch", "shoes"))
+needs_models = pytest.mark.skipif(not HAS_MODELS, reason="pretrained/cyclegan-* not trained yet")
+
+
+def _image(value) -> np.ndarray:
+    """An image output of gradio_client (a file path) as an array."""
+    path = value["path"] if isinstance(value, dict) else value
+    return np.asarray(PIL.Image.open(path))
+
+
+def _figure(value: dict) -> dict:
+    assert value["type"] == "plotly"
+    return json.loads(value["plot"])
+
+
+# --- gen_core's picture preparation (what every upload goes through) --------------------------------------------------
+
+def test_prepare_image_modes_and_sizes():
+    rng = np.random.default_rng(0)
+    grey = PIL.Image.fromarray((rng.random((517, 300)) * 255).astype(np.uint8), "L")
+    assert prepare_image(grey).shape == (1, 1, 28, 28)
+    rgb = PIL.Image.new("RGB", (1000, 1000), (255, 255, 255))
+    x = prepare_image(rgb)
+    assert float(x.max()) == 0.0                                      # white paper -> black background
+    pal = rgb.convert("P")
+    assert prepare_image(pal).shape == (1, 1, 28, 28)
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[100:180, 130:150] = (0, 0, 0, 255)                            # a dark stroke on transparent canvas
+    y = prepare_image(rgba)
+    assert y[0, 0, 14, 14] > 0.9 and y[0, 0, 2, 2] == 0.0              # becomes a white stroke on black
+    assert set(prepare_image(rgba, binarize=True).unique().tolist()) <= {0.0, 1.0}
+    # An 8x upscaled Fashion-MNIST image comes back exactly.
+    small = (rng.random((28, 28)) * 255).astype(np.uint8)
+    small[0, :] = small[-1, :] = small[:, 0] = small[:, -1] = 0
+    big = np.kron(small, np.ones((8, 8), np.uint8))
+    assert np.array_equal((prepare_image(big)[0, 0].numpy() * 255).round().astype(np.uint8), small)
+    with pytest.raises(ValueError):
+        prepare_image("not a picture")
+    with pytest.raises(ValueError):
+        prepare_image(np.zeros((4, 4, 7)))
+
+
+@pytest.fixture(scope="module")
+def tab() -> CycleGANTab:
+    return CycleGANTab(CycleGANModels.load())
+
+
+@needs_models
+@pytest.mark.parametrize("call, message", [
+    (lambda t: t.translate_image("horses", "a2b", PIL.Image.new("L", (28, 28))), "Domain pair must be one of"),
+    (lambda t: t.translate_image("shoes", "up", PIL.Image.new("L", (28, 28))), "Direction must be one of a2b, b2a"),
+    (lambda t: t.translate_image("shoes", "a2b", None), "Pick a test image"),
+    (lambda t: t.translate_drawing("sketch", "a2b", None), "Draw something"),
+    (lambda t: t.pick_example("shoes", "a2b", 99), "Example index must be between 0 and 11"),
+    (lambda t: next(t.toy_train(50, 500, 0, {})), "Cycle weight λ must be between 0 and 20"),
+    (lambda t: next(t.toy_train(10, 5, 0, {})), "Steps must be between 100 and 4000"),
+])
+def test_endpoints_check_their_inputs(tab, call, message):
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        call(tab)
+
+
+@needs_models
+def test_translate_returns_three_outputs_and_cycle_error(tab):
+    pick = tab.pick_example("shoes", "a2b", 0)
+    y, back, heat, status = tab.translate_image("shoes", "a2b", pick)
+    assert y.shape == back.shape == (224, 224)
+    assert heat.data[0].type == "heatmap"
+    assert re.search(r"cycle error .* = \*\*0\.\d{3}\*\*", status) and "classifier calls" in status
+
+
+# --- API (gradio_client) -----------------------------------------------------------------------------------------------
+
+@needs_models
+def test_api_pick_example_and_translate(client, tmp_path):
+    picked = client.predict("sketch", "a2b", 2, api_name="/cyclegan_pick_example")
+    y, back, heat, status = client.predict("sketch", "a2b", handle_file(picked["path"] if isinstance(picked, dict)
+                                                                         else picked),
+                                           api_name="/cyclegan_translate_image")
+    assert _image(y).shape[:2] == (224, 224) and _image(back).shape[:2] == (224, 224)
+    assert _figure(heat)["data"][0]["type"] == "heatmap"
+    assert "sketch → garment" in status
+
+
+@needs_models
+@pytest.mark.parametrize("mode, size", [("RGBA", (640, 480)), ("L", (13, 97)), ("P", (300, 300)), ("RGB", (28, 28)),
+                                        ("LA", (64, 64))])
+def test_api_uploads_of_any_mode_and_size(client, tmp_path, mode, size):
+    arr = (np.random.default_rng(1).random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    img = (PIL.Image.fromarray(np.dstack([arr, arr[..., :1]]), "RGBA") if mode == "RGBA"
+           else PIL.Image.fromarray(arr, "RGB").convert(mode))
+    path = tmp_path / f"upload_{mode}.png"
+    img.save(path)
+    y, back, heat, status = client.predict("shoes", "b2a", handle_file(str(path)), api_name="/cyclegan_translate_image")
+    assert _image(y).shape[:2] == (224, 224) and "cycle error" in status
+
+
+@needs_models
+def test_api_non_image_upload_is_a_clear_error(client, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    with pytest.raises(AppError, match="not an image gen_core can read"):
+        client.predict("shoes", "a2b", handle_file(str(bad)), api_name="/cyclegan_translate_image")
+
+
+@needs_models
+def test_api_gallery_has_random_and_worst(client):
+    items, note = client.predict("shoes", "a2b", api_name="/cyclegan_gallery")
+    captions = [it["caption"] for it in items]
+    assert len(items) == 12 and sum(c.startswith("WORST") for c in captions) == 4
+    worst = [float(c.rsplit(" ", 1)[1]) for c in captions if c.startswith("WORST")]
+    assert worst == sorted(worst, reverse=True) and "worst round trips" in note
+
+
+def test_api_toy_streams_and_stop_ends_it(client):
+    job = client.submit(10.0, 4000, 0, api_name="/cyclegan_toy_train")
+    deadline = time.time() + 120
+    while len(job.outputs()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    client.predict(api_name="/cyclegan_toy_stop")
+    final = job.result(timeout=120)
+    assert final[2].startswith("**Stopped.**"), final[2]
+    step = int(re.search(r"Step (\d+) of 4000", final[2]).group(1))
+    assert 0 < step < 4000
+    assert _figure(final[0])["data"][1]["name"] == "G(x)"
+
+
+# --- Browser -----------------------------------------------------------------------------------------------------------
+
+@needs_models
+def test_browser_pick_example_translate_and_see_three_outputs(page):
+    page.set_default_timeout(120_000)
+    page.get_by_role("tab", name="CycleGAN").click()
+    page.wait_for_selector("#cg-examples img")
+    page.locator("#cg-examples img").nth(1).click()
+    page.wait_for_selector("#cg-input img")
+    page.locator("#cg-translate").dispatch_event("click")
+    page.wait_for_selector("#cg-output img")
+    page.wait_for_selector("#cg-roundtrip img")
+    page.wait_for_selector("#cg-heatmap .js-plotly-plot")
+    deadline = time.time() + 60
+    while "cycle error" not in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
+    assert "sketch → garment" in page.inner_text("#cg-status")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#cg-status").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "cyclegan_tab.png"), full_page=True)
