@@ -55,6 +55,10 @@ def minimax_figure(trajectories: dict[str, Trajectory], title: str, equilibrium:
     fig.add_trace(go.Scatter(x=[equilibrium[0]], y=[equilibrium[1]], mode="markers", name="equilibrium",
                              marker=dict(size=14, color="gold", symbol="star", line=dict(color="black", width=1))))
     r = 1.15 * min(max(largest, r0), 4.0 * r0)  # iterates far beyond 4x the start run off the panel
+    finite = [d for t in trajectories.values() for d in np.hypot(t.theta - equilibrium[0], t.phi - equilibrium[1])
+              if np.isfinite(d) and 0 < d < 1e300]
+    decades = math.log10(max(finite) / min(finite)) if finite else 0.0
+    dtick: Any = 1 if decades > 3 else "D2"  # one label per decade over a wide range, 2 and 5 between otherwise
     fig.update_layout(
         **{**LAYOUT, "height": 460, "margin": dict(l=50, r=20, t=70, b=45)},
         title=dict(text=title, font=dict(size=14)),
@@ -63,7 +67,8 @@ def minimax_figure(trajectories: dict[str, Trajectory], title: str, equilibrium:
         yaxis=dict(domain=[0.0, 0.9], range=[equilibrium[1] - r, equilibrium[1] + r], title="φ (discriminator)",
                    scaleanchor="x", scaleratio=1, constrain="domain", zeroline=True),
         xaxis2=dict(domain=[0.56, 1.0], anchor="y2", title="outer step k"),
-        yaxis2=dict(domain=[0.0, 0.9], anchor="x2", type="log", title="distance to equilibrium", dtick="D2"),
+        yaxis2=dict(domain=[0.0, 0.9], anchor="x2", type="log", title="distance to equilibrium", dtick=dtick,
+                    exponentformat="power"),
         legend=dict(orientation="h", y=-0.15, x=0.0),
         annotations=[_title("trajectories in the (θ, φ) plane", 0.22, 0.92),
                      _title("|(θ, φ) − equilibrium| per step", 0.78, 0.92)],
