@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]  # gr.Markdown
 PRETRAINED_DIR = Path(os.environ.get("GEN_CORE_PRETRAINED", Path(__file__).resolve().parents[2] / "pretrained"))
 
 
