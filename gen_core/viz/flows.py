@@ -128,10 +128,18 @@ def flow_dashboard(target: DensityGrid, model: DensityGrid, samples: np.ndarray,
     return go.Figure(data=data, layout=layout)
 
 
-def _lines_xy(lines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """All grid lines of a frame as one polyline, separated by gaps (NaN, drawn as breaks)."""
+def _lines_xy(lines: list[np.ndarray], max_jump: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """All grid lines of a frame as one polyline, separated by gaps (NaN, drawn as breaks). A line is also broken
+    where two neighbouring points lie more than ``max_jump`` apart: where the flow tears the plane between two
+    modes, a straight chord across the gap would show a grid line that is not there."""
     gap = np.full((1, 2), np.nan, dtype=np.float32)
-    xy = np.concatenate([part for ln in lines for part in (_f32(ln), gap)]) if lines else np.zeros((0, 2), np.float32)
+    parts: list[np.ndarray] = []
+    for ln in lines:
+        pts = _f32(ln)
+        cuts = np.flatnonzero(np.linalg.norm(np.diff(pts, axis=0), axis=1) > max_jump) + 1
+        for piece in np.split(pts, cuts):
+            parts += [piece, gap]
+    xy = np.concatenate(parts) if parts else np.zeros((0, 2), np.float32)
     return xy[:, 0], xy[:, 1]
 
 
@@ -155,7 +163,8 @@ def film_strip(frames: list[Frame], max_cols: int = 5, title: str = "") -> go.Fi
             bar = _colorbar(1.01, "log|det J| of the block") if first_map else None
             data.append(_heatmap(frame.logdet, s, LOGDET_SCALE, -zmax, zmax, "log|det J|", bar))
             first_map = False
-        lx, ly = _lines_xy(frame.lines)
+        span = max(frame.bounds[1] - frame.bounds[0], frame.bounds[3] - frame.bounds[2])
+        lx, ly = _lines_xy(frame.lines, max_jump=0.25 * span)
         data.append(dict(type="scatter", x=lx, y=ly, mode="lines", xaxis="x" + s, yaxis="y" + s,
                          line=dict(color="rgba(40,40,40,0.45)", width=1), hoverinfo="skip"))
         data.append(dict(type="scatter", x=_f32(frame.points[:, 0]), y=_f32(frame.points[:, 1]),
