@@ -117,7 +117,7 @@ def test_stop_ends_the_run_with_its_final_state(app_url):
 
     me, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
     job = me.submit(*{**GOOD, "steps": 20_000}.values(), api_name="/gan_train_live")
-    deadline = time.time() + 180
+    deadline = time.time() + 400      # a busy shared CPU can take minutes for the first two updates
     while len(job.outputs()) < 2 and time.time() < deadline:
         time.sleep(0.2)
     assert len(job.outputs()) >= 2, "the run did not stream"
@@ -125,7 +125,7 @@ def test_stop_ends_the_run_with_its_final_state(app_url):
     time.sleep(1.0)
     assert not job.done()
     me.predict(api_name="/gan_stop")
-    live, curves, timeline, status, counter = job.result(timeout=120)
+    live, curves, timeline, status, counter = job.result(timeout=300)
     assert status.startswith("**Stopped** at step"), status
     assert int(re.search(r"step (\d+)", counter).group(1)) < 20_000
 
