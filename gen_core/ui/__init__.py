@@ -9,7 +9,7 @@ import gradio as gr
 import torch
 
 from gen_core.train.loop import warm_up_optimizer
-from gen_core.ui import beta_vae, flows, gan, latent_explorer, theory
+from gen_core.ui import beta_vae, cyclegan, flows, gan, latent_explorer, theory
 
 TITLE = "gen_core: see deep generative models work"
 INTRO = (
@@ -46,6 +46,7 @@ def build_app() -> gr.Blocks:
             flows.build_tab(flows.FlowModels.load())
             gan.build_tab()
             theory.build_tab()
+            cyclegan.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
         if bvae.sweep.models:
