@@ -89,9 +89,13 @@ class Pace:
 def _check_payload(payload: Any, label: str | None, lo: float | None, hi: float | None) -> None:
     if payload is None:
         return
+    span = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else ""
     if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
-        span = f" between {lo:g} and {hi:g}" if lo is not None and hi is not None else ""
         raise gr.Error(f"{label or 'This field'} must be a number{span}, not {payload!r}.")
+    if lo is not None and payload < lo:
+        raise gr.Error(f"{label or 'This field'} must be{span}: value {payload:g} is less than minimum value {lo:g}.")
+    if hi is not None and payload > hi:
+        raise gr.Error(f"{label or 'This field'} must be{span}: value {payload:g} is greater than maximum value {hi:g}.")
 
 
 class Number(gr.Number):
