@@ -112,3 +112,36 @@ def test_browser_theory_tab_shows_every_panel_and_follows_a_slider(page):
     page.locator("#theory-minimax-plot").scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "theory_tab.png"), full_page=True, timeout=60_000)
+
+
+def test_bigan_live_run_finishes_with_its_metrics(client):
+    fig, status = client.predict(50, 0, api_name="/theory_bigan_train")
+    assert status.startswith("Done: 50 steps")
+    recon, latent = (float(v) for v in _bold(status))
+    assert math.isfinite(recon) and math.isfinite(latent)
+    names = [t.get("name") for t in _figure(fig)["data"]]
+    assert {"data x", "G(z)", "prior z", "E(x)", "G(E(x))"} <= set(names)
+
+
+@pytest.mark.parametrize("args, message", [((10, 0), "less than minimum value 50"),
+                                           ((100, -1), "less than minimum value 0")])
+def test_bigan_rejects_bad_values(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/theory_bigan_train")
+
+
+def test_browser_bigan_trains_live_and_stops(page):
+    page.get_by_role("tab", name="Theory").click()
+    steps = page.locator("#theory-bigan-steps input[type=number]")
+    steps.fill("5000")
+    steps.press("Enter")
+    page.locator("#theory-bigan-start").click()
+    page.locator("#theory-bigan-plot .js-plotly-plot").first.wait_for(state="visible", timeout=120_000)
+    page.wait_for_function("() => (document.querySelector('#theory-bigan-status')?.innerText || '')"
+                           ".includes('Training')", timeout=120_000)
+    # a JS click: Playwright's own click waits for the layout to stop moving, which a streaming plot never does
+    page.evaluate("() => document.querySelector('#theory-bigan-stop').click()")
+    page.wait_for_function("() => (document.querySelector('#theory-bigan-status')?.innerText || '')"
+                           ".includes('Stopped at step')", timeout=120_000)
+    page.locator("#theory-bigan-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "theory_bigan.png"), full_page=False, timeout=60_000)

@@ -40,7 +40,7 @@ from gen_core.hub import HubModule
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 
-__all__ = ["BiGANConfig", "BiGAN", "BiGANTask", "bigan_task", "bigan_metrics"]
+__all__ = ["BiGANConfig", "BiGAN", "BiGANTask", "bigan_task", "bigan_metrics", "BiGANSnapshot", "bigan_snapshot"]
 
 BiGANLoss = Literal["minimax", "non_saturating"]
 
@@ -224,3 +224,26 @@ def bigan_metrics(model: BiGAN, x: Tensor, n_latent: int = 2000, seed: int = 0) 
            "enc_cov_err": float(torch.linalg.matrix_norm(cov - torch.eye(ex.shape[1], device=x.device)))}
     model.train(was)
     return out
+
+
+@dataclass(frozen=True)
+class BiGANSnapshot:
+    """What the Theory tab draws: data x, samples G(z), codes E(x) beside prior draws z, and G(E(x))."""
+
+    x: Tensor
+    gz: Tensor
+    ex: Tensor
+    z: Tensor
+    rec: Tensor
+
+
+@torch.no_grad()
+def bigan_snapshot(model: BiGAN, x: Tensor, seed: int = 0) -> BiGANSnapshot:
+    """Evaluate E and G on held-out ``x`` and on as many prior draws (fixed ``seed``), in eval mode."""
+    was = model.training
+    model.eval()
+    z = model.sample_latent(x.shape[0], torch.Generator(device=x.device).manual_seed(seed))
+    ex = model.encode(x)
+    snap = BiGANSnapshot(x.cpu(), model.generate(z).cpu(), ex.cpu(), z.cpu(), model.generate(ex).cpu())
+    model.train(was)
+    return snap

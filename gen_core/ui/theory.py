@@ -10,15 +10,25 @@ function of its inputs.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+import torch
 
+from gen_core.data.toy2d import Ring
+from gen_core.models.bigan import BiGAN, BiGANConfig, bigan_metrics, bigan_snapshot, bigan_task
 from gen_core.theory import divergences as dv
 from gen_core.theory import gumbel as gb
 from gen_core.theory import minimax as mm
-from gen_core.ui.common import Slider, choice, integer, number
-from gen_core.viz.theory import divergence_figure, gumbel_figure, likelihood_samples_figure, minimax_figure
+from gen_core.train import TrainConfig, train
+from gen_core.train.adversarial import AdversarialConfig
+from gen_core.train.loop import SamplerBatches
+from gen_core.ui.common import Number, Slider, choice, integer, number
+from gen_core.viz.theory import (bigan_figure, divergence_figure, gumbel_figure, likelihood_samples_figure,
+                                 minimax_figure)
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 GAME_CHOICES = [(label, key) for key, label in mm.GAMES.items()]
@@ -32,6 +42,9 @@ EPS_RANGE = (0.002, 0.5)
 W_RANGE = (0.001, 1.0)
 TAU_RANGE = (0.01, 10.0)
 CAT_RANGE = (0.05, 1.0)
+BIGAN_STEPS = (50, 5000)
+BIGAN_UPDATE_S = 1.0     # seconds between streamed updates of the live BiGAN run, at least
+BIGAN_TEST_N = 600       # held-out points drawn and measured
 
 MINIMAX_TEXT = r"""
 ### Minimax dynamics: simultaneous vs alternating gradient descent–ascent
@@ -151,6 +164,76 @@ def gumbel(tau: Any, w1: Any, w2: Any, w3: Any) -> list[Any]:
     return [gumbel_figure(p), text]
 
 
+BIGAN_TEXT = r"""
+### BiGAN: an encoder learned by a GAN (live, 2-D)
+Lecture notes 004: besides $G: z \mapsto x$, an encoder $E: x \mapsto z$ sees only data, and the discriminator
+sees *pairs*: it separates $(x, E(x))$, $x \sim p_{data}$, from $(G(z), z)$, $z \sim \mathcal N(0, I)$,
+$$\min_{G,E}\max_D\ \mathbb E_x \log D(x, E(x)) + \mathbb E_z \log\big(1 - D(G(z), z)\big).$$
+At the optimum the two joint distributions match, so $E$ and $G$ invert each other: $E(x)$ looks like prior draws
+$z$ and $G(E(x)) = x$. Train a small BiGAN (3 ReLU layers of 64 units each, alternating updates, Adam 1e-3,
+non-saturating labels) on the 8-mode ring and watch both; like every GAN it oscillates on its way (see the minimax
+panel above). Held-out numbers: $\|G(E(x)) - x\|^2$ and $\|E(G(z)) - z\|^2$ (0 for a perfect BiGAN).
+"""
+
+
+def _register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
+    """A fresh stop event kept in the session's ``gr.State``; the session's previous run under ``key`` is stopped
+    (the pattern of ``gen_core.ui.flows``: Stop never uses Gradio's ``cancels=``)."""
+    event = threading.Event()
+    if session is not None:
+        previous = session.get(key)
+        if isinstance(previous, threading.Event):
+            previous.set()
+        session[key] = event
+    return event
+
+
+def stop_bigan(session: dict[str, Any] | None) -> None:
+    """Stop this session's live BiGAN run between two steps."""
+    event = session.get("bigan") if session is not None else None
+    if isinstance(event, threading.Event):
+        event.set()
+
+
+def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+    """Train a fresh BiGAN on the 8-mode ring through the shared loop, streaming the three panels and a status."""
+    steps = integer(steps, "Steps", *BIGAN_STEPS)
+    seed = integer(seed, "Seed", 0, 2**31 - 1)
+    target = Ring(n_modes=8, radius=2.0, std=0.1)
+    torch.manual_seed(seed)  # the initial weights depend on the seed only
+    model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
+    x = target.sample(BIGAN_TEST_N, torch.Generator().manual_seed(12345))
+    cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
+    src = SamplerBatches(target, cfg.batch_size, cfg.seed, torch.device("cpu"))
+    stop = _register_run(session, "bigan")
+
+    def render(step: int, final: str = "") -> list[Any]:
+        m = bigan_metrics(model, x)
+        head = final or f"Training… step {step} / {steps}"
+        text = (f"{head}. Held-out ‖G(E(x)) − x‖² = **{m['recon_mse']:.3f}**, ‖E(G(z)) − z‖² = "
+                f"**{m['latent_recon_mse']:.3f}**, ‖mean E(x)‖ = {m['enc_mean_norm']:.3f}, "
+                f"‖Cov E(x) − I‖ = {m['enc_cov_err']:.3f}")
+        return [bigan_figure(bigan_snapshot(model, x), f"BiGAN on the ring, step {step}"), text]
+
+    yield render(0)
+    last, cost = time.perf_counter(), 0.0
+    for ev in train(model, src, cfg, cancel=stop, task_factory=bigan_task(AdversarialConfig(lr_g=1e-3, lr_d=1e-3),
+                                                                          src)):
+        if ev.kind == "step" and ev.step < steps and time.perf_counter() - last > max(BIGAN_UPDATE_S, 3 * cost):
+            t0 = time.perf_counter()
+            update = render(ev.step)
+            cost = time.perf_counter() - t0  # a busy CPU trains more between updates instead of only drawing
+            yield update
+            last = time.perf_counter()
+        elif ev.kind == "diverged":
+            yield [gr.skip(), f"Stopped: the run diverged ({ev.message}); the last good weights are shown above."]
+            return
+        elif ev.kind == "done":
+            yield render(ev.step, f"Done: {ev.step} steps")
+        elif ev.kind == "cancelled":
+            yield render(ev.step, f"Stopped at step {ev.step}")
+
+
 def _wire(sliders: list[gr.components.Component], fn, outputs: list[gr.components.Component], api_name: str) -> None:
     for k, s in enumerate(sliders):
         s.input(fn, sliders, outputs, api_name=api_name if k == 0 else False, show_progress="hidden",
@@ -209,3 +292,16 @@ def build_tab() -> None:
         gb_plot = gr.Plot(fig, label="Gumbel-softmax", elem_id="theory-gumbel-plot")
         gb_text = gr.Markdown(text, elem_id="theory-gumbel-text")
         _wire([tau, *cw], gumbel, [gb_plot, gb_text], "theory_gumbel")
+
+        gr.Markdown(BIGAN_TEXT, latex_delimiters=LATEX)
+        session = gr.State({})  # this browser session's stop event (see _register_run)
+        with gr.Row():
+            bg_steps = Slider(*BIGAN_STEPS, value=1500, step=50, label="Steps", elem_id="theory-bigan-steps")
+            bg_seed = Number(value=0, precision=0, label="Seed", minimum=0, elem_id="theory-bigan-seed")
+            bg_start = gr.Button("Train BiGAN", variant="primary", elem_id="theory-bigan-start")
+            bg_stop = gr.Button("Stop", elem_id="theory-bigan-stop")
+        bg_status = gr.Markdown("Press **Train BiGAN** to start a live run.", elem_id="theory-bigan-status")
+        bg_plot = gr.Plot(label="BiGAN", elem_id="theory-bigan-plot")
+        bg_start.click(train_bigan, [bg_steps, bg_seed, session], [bg_plot, bg_status], api_name="theory_bigan_train",
+                       concurrency_limit=2)
+        bg_stop.click(stop_bigan, session, None, api_name=False)

@@ -14,7 +14,7 @@ from gen_core.theory.gumbel import GumbelPanel
 from gen_core.theory.minimax import Trajectory
 from gen_core.viz.figures import LAYOUT, PALETTE
 
-__all__ = ["minimax_figure", "divergence_figure", "likelihood_samples_figure", "gumbel_figure"]
+__all__ = ["minimax_figure", "divergence_figure", "likelihood_samples_figure", "gumbel_figure", "bigan_figure"]
 
 PANEL_FONT = dict(size=13)
 DIV_COLOURS = {"forward_kl": PALETTE[0], "reverse_kl": PALETTE[3], "jsd": PALETTE[2]}
@@ -173,4 +173,43 @@ def gumbel_figure(panel: GumbelPanel) -> go.Figure:
                      _title("π vs sampled frequencies", 0.79, 0.93),
                      _title("one-hot (1) at τ → 0, uniform (1/3) at τ → ∞", 0.79, 0.42)],
     )
+    return fig
+
+
+def bigan_figure(snap: Any, title: str, n_links: int = 60) -> go.Figure:
+    """Three panels of a BiGAN (a ``gen_core.models.bigan.BiGANSnapshot``): data x with samples G(z); codes E(x)
+    over prior draws z; x and its reconstruction G(E(x)), with a segment from each of ``n_links`` points to its
+    reconstruction."""
+    x, gz, ex, z, rec = (np.asarray(t, dtype=np.float32) for t in (snap.x, snap.gz, snap.ex, snap.z, snap.rec))
+    fig = go.Figure()
+    gap, width = 0.05, (1.0 - 2 * 0.05) / 3
+    layout: dict[str, Any] = {"annotations": []}
+    titles = ["data x and samples G(z)", "codes E(x) over prior draws z ~ N(0, I)", "x and G(E(x))"]
+    for k in range(3):
+        sfx = "" if k == 0 else str(k + 1)
+        x0 = k * (width + gap)
+        rng = [-3.5, 3.5]
+        layout[f"xaxis{sfx}"] = dict(domain=[x0, x0 + width], anchor=f"y{sfx}", range=rng, showgrid=False,
+                                     zeroline=False)
+        layout[f"yaxis{sfx}"] = dict(domain=[0.0, 0.86], anchor=f"x{sfx}", range=rng, showgrid=False,
+                                     zeroline=False, scaleanchor=f"x{sfx}", constrain="domain")
+        layout["annotations"].append(_title(titles[k], x0 + width / 2, 0.88))
+    m = dict(size=3, opacity=0.6)
+    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="data x", marker={**m, "color": PALETTE[0]}))
+    fig.add_trace(go.Scatter(x=gz[:, 0], y=gz[:, 1], mode="markers", name="G(z)", marker={**m, "color": PALETTE[1]}))
+    fig.add_trace(go.Scatter(x=z[:, 0], y=z[:, 1], mode="markers", name="prior z", marker={**m, "color": PALETTE[7]},
+                             xaxis="x2", yaxis="y2"))
+    fig.add_trace(go.Scatter(x=ex[:, 0], y=ex[:, 1], mode="markers", name="E(x)", marker={**m, "color": PALETTE[2]},
+                             xaxis="x2", yaxis="y2"))
+    k = min(n_links, len(x))
+    seg_x = np.stack([x[:k, 0], rec[:k, 0], np.full(k, np.nan, np.float32)], 1).ravel()
+    seg_y = np.stack([x[:k, 1], rec[:k, 1], np.full(k, np.nan, np.float32)], 1).ravel()
+    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="data x", showlegend=False,
+                             marker={**m, "color": PALETTE[0]}, xaxis="x3", yaxis="y3"))
+    fig.add_trace(go.Scatter(x=rec[:, 0], y=rec[:, 1], mode="markers", name="G(E(x))",
+                             marker={**m, "color": PALETTE[3]}, xaxis="x3", yaxis="y3"))
+    fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines", name="x → G(E(x))",
+                             line=dict(color="rgba(80,80,80,0.5)", width=1), xaxis="x3", yaxis="y3"))
+    fig.update_layout(**{**LAYOUT, "height": 400, "margin": dict(l=30, r=20, t=60, b=30)}, **layout,
+                      title=dict(text=title, font=dict(size=14)), legend=dict(orientation="h", y=-0.08))
     return fig
