@@ -15,6 +15,7 @@ import io
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import PIL.Image
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 
 def _median_ms(fn, repeats: int) -> float:
