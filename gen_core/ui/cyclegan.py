@@ -28,8 +28,7 @@ from gen_core.models import load_pretrained
 from gen_core.models.cyclegan import (CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANOptim,
                                       cycle_consistency_loss, cyclegan_task)
 from gen_core.train.loop import TrainConfig, train
-from gen_core.ui.common import PRETRAINED_DIR, Slider, choice, integer, number
-from gen_core.ui.flows import _register_run, _stop_run
+from gen_core.ui.common import PRETRAINED_DIR, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
 
 PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
@@ -224,7 +223,7 @@ class CycleGANTab:
         source = UnpairedSamplers(target_a, target_b, 256, seed, torch.device("cpu"))
         cfg = TrainConfig(steps=steps, batch_size=256, log_every=25, seed=seed, device="cpu")
         hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
-        stop = _register_run(session, "cyclegan_toy")
+        stop = register_run(session, "cyclegan_toy")
 
         def render(step: int, note: str) -> list[Any]:
             with torch.no_grad():
@@ -257,7 +256,7 @@ class CycleGANTab:
 
     def toy_stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's toy run."""
-        _stop_run(session, "cyclegan_toy")
+        stop_run(session, "cyclegan_toy")
 
 
 def _direction_update(pair: Any) -> Any:

@@ -17,7 +17,6 @@ run cannot show where it stopped.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from gen_core.metrics.density import (
 from gen_core.models import Flow, FlowConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import SamplerBatches, pick_device
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number
+from gen_core.ui.common import PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.flows import film_strip as film_strip_figure, flow_1d_figure, flow_dashboard
 
 TARGETS_2D = list(TARGETS)
@@ -283,9 +282,9 @@ class FlowsTab:
                       f"{step / max(elapsed, 1e-9):.0f} steps/s · {elapsed:.0f} s")
             return [dash, film, status]
 
-        stop = _register_run(session, "stop_2d")
+        stop = register_run(session, "stop_2d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
-        pace = _Pace()
+        pace = Pace(UPDATE_S)
         yield pace.timed(render, 0, False)
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
@@ -298,11 +297,11 @@ class FlowsTab:
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live 2-D run between two steps (it then sends its final state)."""
-        _stop_run(session, "stop_2d")
+        stop_run(session, "stop_2d")
 
     def stop_1d(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live 1-D run between two steps."""
-        _stop_run(session, "stop_1d")
+        stop_run(session, "stop_1d")
 
     # -- 1-D -------------------------------------------------------------------------------------------------------
     def load_pretrained_1d(self, target: Any) -> list[Any]:
@@ -341,9 +340,9 @@ class FlowsTab:
                       f"{_mass_sentence(panel.right_mass, panel.wrong_mass)} · {time.perf_counter() - t0:.0f} s")
             return [flow_1d_figure(panel, title=f"{name}: live monotone flow, step {step}"), status]
 
-        stop = _register_run(session, "stop_1d")
+        stop = register_run(session, "stop_1d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
-        pace = _Pace()
+        pace = Pace(UPDATE_S)
         yield pace.timed(render, 0, False)
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
@@ -353,44 +352,6 @@ class FlowsTab:
                 return
             elif ev.kind in ("done", "cancelled"):
                 yield render(ev.step, True)
-
-
-def _register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
-    """A fresh stop event for a new run, kept in the session's state under ``key``; a run this session started
-    earlier under the same key is stopped first (one live run per panel and session)."""
-    event = threading.Event()
-    if session is not None:
-        previous = session.get(key)
-        if isinstance(previous, threading.Event):
-            previous.set()
-        session[key] = event
-    return event
-
-
-def _stop_run(session: dict[str, Any] | None, key: str) -> None:
-    """Set the stop event of the session's run under ``key`` (nothing to do when none is running)."""
-    event = session.get(key) if session is not None else None
-    if isinstance(event, threading.Event):
-        event.set()
-
-
-class _Pace:
-    """When to stream the next update: ``UPDATE_S`` after the last one, and never sooner than twice the time
-    the last one took to draw (a slow CPU then trains more between updates instead of only drawing)."""
-
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.cost = 0.0
-
-    def due(self) -> bool:
-        return time.perf_counter() - self.last >= max(UPDATE_S, 2.0 * self.cost)
-
-    def timed(self, render: Any, *args: Any) -> Any:
-        start = time.perf_counter()
-        out = render(*args)
-        self.last = time.perf_counter()
-        self.cost = self.last - start
-        return out
 
 
 def _mass_sentence(right: float, wrong: float) -> str:
@@ -451,7 +412,7 @@ def build_tab(models: FlowModels) -> FlowsTab:
         film = gr.Plot(first_2d[1] if first_2d else None, label="Film strip", elem_id="flows-film")
         gr.Markdown(FILM_CAPTION)
 
-        session = gr.State({})  # this browser session's stop events (see _register_run)
+        session = gr.State({})  # this browser session's stop events (see gen_core.ui.common.register_run)
         outputs_2d = [density, film, status]
         target.change(tab.default_std, target, std, api_name=False, show_progress="hidden").then(
             tab.load_pretrained, [target, std, flow], outputs_2d, api_name=False)

@@ -37,7 +37,7 @@ from gen_core.models import load_pretrained
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pair_theory, generator_loss_curves
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
 from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number
+from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz import image_strip, tile_images
 from gen_core.viz.gan import (GANHistory, Snapshot, gan_curves, generator_loss_figure, live_panels,
                               optimal_discriminator_figure, snapshot_timeline)
@@ -242,26 +242,6 @@ def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tens
 # --------------------------------------------------------------------------------------------------------------------
 # The tab's endpoints
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
-    """A fresh stop event for a new run, kept in the session's state under ``key``; a run this session started
-    earlier under the same key is stopped first (one live run per panel and session). Same pattern as the Flows
-    tab (``gen_core.ui.flows``)."""
-    event = threading.Event()
-    if session is not None:
-        previous = session.get(key)
-        if isinstance(previous, threading.Event):
-            previous.set()
-        session[key] = event
-    return event
-
-
-def stop_run(session: dict[str, Any] | None, key: str) -> None:
-    """Set the stop event of the session's run under ``key`` (nothing to do when none is running)."""
-    event = session.get(key) if session is not None else None
-    if isinstance(event, threading.Event):
-        event.set()
 
 
 def pretrained_gan_names() -> list[str]:

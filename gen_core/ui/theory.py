@@ -10,7 +10,6 @@ function of its inputs.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from gen_core.theory import minimax as mm
 from gen_core.train import TrainConfig, train
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import SamplerBatches
-from gen_core.ui.common import Number, Slider, choice, integer, number
+from gen_core.ui.common import Number, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.theory import (bigan_figure, divergence_figure, gumbel_figure, likelihood_samples_figure,
                                  minimax_figure)
 
@@ -176,23 +175,9 @@ panel above). Held-out numbers: $\|G(E(x)) - x\|^2$ and $\|E(G(z)) - z\|^2$ (0 f
 """
 
 
-def _register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
-    """A fresh stop event kept in the session's ``gr.State``; the session's previous run under ``key`` is stopped
-    (the pattern of ``gen_core.ui.flows``: Stop never uses Gradio's ``cancels=``)."""
-    event = threading.Event()
-    if session is not None:
-        previous = session.get(key)
-        if isinstance(previous, threading.Event):
-            previous.set()
-        session[key] = event
-    return event
-
-
 def stop_bigan(session: dict[str, Any] | None) -> None:
     """Stop this session's live BiGAN run between two steps."""
-    event = session.get("bigan") if session is not None else None
-    if isinstance(event, threading.Event):
-        event.set()
+    stop_run(session, "bigan")
 
 
 def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
@@ -205,7 +190,7 @@ def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) ->
     x = target.sample(BIGAN_TEST_N, torch.Generator().manual_seed(12345))
     cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
     src = SamplerBatches(target, cfg.batch_size, cfg.seed, torch.device("cpu"))
-    stop = _register_run(session, "bigan")
+    stop = register_run(session, "bigan")
 
     def render(step: int, final: str = "") -> list[Any]:
         m = bigan_metrics(model, x)
@@ -294,7 +279,7 @@ def build_tab() -> None:
         _wire([tau, *cw], gumbel, [gb_plot, gb_text], "theory_gumbel")
 
         gr.Markdown(BIGAN_TEXT, latex_delimiters=LATEX)
-        session = gr.State({})  # this browser session's stop event (see _register_run)
+        session = gr.State({})  # this browser session's stop event (see gen_core.ui.common.register_run)
         with gr.Row():
             bg_steps = Slider(*BIGAN_STEPS, value=1500, step=50, label="Steps", elem_id="theory-bigan-steps")
             bg_seed = Number(value=0, precision=0, label="Seed", minimum=0, elem_id="theory-bigan-seed")
