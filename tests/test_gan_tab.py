@@ -154,9 +154,10 @@ def test_show_pretrained(client):
 # -- a real browser -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="on a loaded 2-core machine the page's renderer (one core at 90%) falls minutes behind the "
-                          "stream of plots, so the Stopped state arrives late; Stop itself is covered by "
-                          "test_stop_ends_the_run_with_its_final_state", strict=False)
+@pytest.mark.skip(reason="known defect, open in issue 5: the page's renderer spends a whole core drawing the GAN "
+                         "tab's stream of plots (measured at 99% even at load 2), so this test runs for many minutes "
+                         "before it can click Stop; it hung CI as an xfail. Stop itself is covered by "
+                         "test_stop_ends_the_run_with_its_final_state")
 def test_browser_training_updates_and_stops(page):
     # Interval polling, generous timeouts: on a loaded machine the page's main thread is busy drawing the stream.
     def wait_js(expr: str, arg=None, timeout: int = 240_000):
