@@ -322,3 +322,15 @@ def test_toy_cyclegan_2d_trains_in_the_same_task():
                         task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))))
     assert events[-1].kind == "done"
     assert m.translate(x1, "a2b").shape == (64, 2)
+
+
+@pytest.mark.parametrize("name", ["sketch", "shoes"])
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_test_sources_equal_the_full_pairs_test_images(name, direction):
+    from gen_core.data.domains import load_domain_pair, test_sources
+
+    pair = load_domain_pair(name)
+    full = pair.test_a if direction == "a2b" else pair.test_b
+    assert torch.equal(test_sources(name, direction, 12), full[:12])
+    with pytest.raises(ValueError, match="direction"):
+        test_sources(name, "up", 3)

@@ -142,6 +142,22 @@ def load_domain_pair(name: str, threshold: float = EDGE_THRESHOLD, seed: int = S
     return pair
 
 
+def test_sources(name: str, direction: str, n: int, threshold: float = EDGE_THRESHOLD) -> Tensor:
+    """The first ``n`` test images of a pair's source domain (``direction`` "a2b": domain A, "b2a": domain B), as
+    uint8 (n, 1, 28, 28), equal to ``load_domain_pair(name).test_a[:n]`` (or ``test_b``) but without building the
+    training domains (the sketch pair's 30,000 training edge maps take seconds to compute)."""
+    if name not in PAIRS:
+        raise ValueError(f"unknown domain pair {name!r}; choose one of {', '.join(PAIRS)}")
+    if direction not in ("a2b", "b2a"):
+        raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
+    test = load_fashion_mnist("test")
+    if name == "sketch":
+        images = test.images[:n]
+        return _to_uint8(sobel_edges(images, threshold)) if direction == "a2b" else images
+    label = SNEAKER if direction == "a2b" else ANKLE_BOOT
+    return test.images[torch.nonzero(test.labels == label)[:n, 0]]
+
+
 class UnpairedBatches:
     """A ``BatchSource`` for the shared loop: ``(x_a, x_b)`` batches drawn from two independent permutations.
 

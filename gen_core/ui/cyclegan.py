@@ -20,7 +20,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from gen_core.data.domains import PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, toy_domains
+from gen_core.data.domains import PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, test_sources, toy_domains
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.hub import WeightsError
 from gen_core.metrics.translation import cycle_error_map, l1_per_image, worst_by_cycle_error
@@ -174,7 +174,7 @@ class CycleGANTab:
         """The first test images of the source domain, for the example picker."""
         pair = choice(pair, "Domain pair", list(PAIRS))
         direction = self._direction(direction)
-        src = self._source_images(pair, direction)[:N_EXAMPLES]
+        src = test_sources(pair, direction, N_EXAMPLES).float() / 255.0  # not the whole pair: fast at start-up
         return [(big_image(img, 4), f"test #{i}") for i, img in enumerate(src)]
 
     def pick_example(self, pair: Any, direction: Any, index: Any) -> np.ndarray:
@@ -182,7 +182,7 @@ class CycleGANTab:
         pair = choice(pair, "Domain pair", list(PAIRS))
         direction = self._direction(direction)
         i = integer(index, "Example index", 0, N_EXAMPLES - 1)
-        return big_image(self._source_images(pair, direction)[i], SCALE)
+        return big_image(test_sources(pair, direction, N_EXAMPLES)[i].float() / 255.0, SCALE)
 
     def on_select(self, pair: Any, direction: Any, evt: gr.SelectData) -> np.ndarray:
         """Gallery click -> the picked example in the input box."""
