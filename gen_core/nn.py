@@ -5,10 +5,13 @@ Only true building blocks live here; each model family composes them in its own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 
-def mlp(in_dim: int, hidden: int, out_dim: int, depth: int = 2, act: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+def mlp(in_dim: int, hidden: int, out_dim: int, depth: int = 2,
+        act: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
     """``depth`` hidden layers of width ``hidden`` with activation ``act``, then a linear output layer."""
     layers: list[nn.Module] = []
     d = in_dim

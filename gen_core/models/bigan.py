@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from gen_core import losses
 from gen_core.hub import HubModule
+from gen_core.nn import mlp
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 
@@ -57,16 +58,6 @@ class BiGANConfig:
     target: str = "ring"             # the toy target it was trained on (gen_core.data.toy2d), for cards
     data_scale: float = 2.0          # E and D see x / data_scale and G's output is multiplied by it, so every net
                                      # works with numbers of order 1 (the ring of the Theory tab has radius 2)
-
-
-def _mlp(d_in: int, d_out: int, hidden: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    d = d_in
-    for _ in range(depth):
-        layers += [nn.Linear(d, hidden), act()]
-        d = hidden
-    layers.append(nn.Linear(d, d_out))
-    return nn.Sequential(*layers)
 
 
 class _Player(nn.Module):
@@ -91,9 +82,9 @@ class BiGAN(HubModule):
                              f"{config.latent_dim}, {config.hidden}, {config.depth}, {config.data_scale}")
         self.config = config
         k = config.latent_dim
-        self.generator = _Player(_mlp(k, 2, config.hidden, config.depth, nn.ReLU),
-                                 _mlp(2, k, config.hidden, config.depth, nn.ReLU))
-        self.discriminator = _mlp(2 + k, 1, config.hidden, config.depth, lambda: nn.LeakyReLU(0.2))
+        self.generator = _Player(mlp(k, config.hidden, 2, config.depth, nn.ReLU),
+                                 mlp(2, config.hidden, k, config.depth, nn.ReLU))
+        self.discriminator = mlp(2 + k, config.hidden, 1, config.depth, lambda: nn.LeakyReLU(0.2))
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), (n, latent_dim), on the model's device."""
