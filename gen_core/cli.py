@@ -19,6 +19,11 @@ import torch
 from tqdm import tqdm
 
 from gen_core import cards, cli_cyclegan, cli_gan
+
+# Model families whose training lives in their own module: each has MODELS (the `train` names it owns),
+# add_arguments(parser) (options with names no other module uses), cmd_train(args) -> exit code, handles(model)
+# -> bool and evaluate(model) -> held-out metrics (what `eval` prints).
+EXTENSIONS = [cli_gan, cli_cyclegan]
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
@@ -53,10 +58,9 @@ def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n:
     image models; for a flow, test NLL on ``n`` (default 100,000) fresh samples of the target recorded in its
     config, drawn with a fixed seed, the target's true entropy and their gap (gen_core.metrics.density); for a
     64x64 (dSprites) beta-VAE, the likelihood terms and the four disentanglement metrics under ``preset``."""
-    if cli_cyclegan.handles(model):
-        return cli_cyclegan.evaluate(model)
-    if cli_gan.handles(model):  # 2-D GANs, DCGANs and the FID classifier
-        return cli_gan.evaluate(model)
+    for ext in EXTENSIONS:  # 2-D GANs, DCGANs, the FID classifier, CycleGANs, ...
+        if ext.handles(model):
+            return ext.evaluate(model)
     if isinstance(model, VAE) and model.config.architecture == "conv64":
         return evaluate_dsprites_vae(model, preset=preset, n=n or N_HELD_OUT)  # type: ignore[arg-type]
     if isinstance(model, Flow):
@@ -150,10 +154,9 @@ class CosineLRTask(LikelihoodTask):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model into a Hub-format folder, evaluate it, and write its model card."""
-    if args.model in cli_gan.MODELS:  # gan, dcgan, classifier
-        return cli_gan.cmd_train(args)
-    if args.model in cli_cyclegan.MODELS:
-        return cli_cyclegan.cmd_train(args)
+    for ext in EXTENSIONS:
+        if args.model in ext.MODELS:
+            return ext.cmd_train(args)
     out = Path(args.out)
     resume = out if args.resume and (out / STATE_JSON).is_file() else None
     if args.model == "flow" and args.target is None:
@@ -250,7 +253,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gen_core", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model into a Hub-format folder")
-    t.add_argument("model", choices=["vae", "autoencoder", "flow", *cli_gan.MODELS, *cli_cyclegan.MODELS])
+    t.add_argument("model", choices=["vae", "autoencoder", "flow", *(m for ext in EXTENSIONS for m in ext.MODELS)])
     t.add_argument("--out", required=True, help="output folder (config.json, model.safetensors, README.md)")
     t.add_argument("--steps", type=int, default=20_000)
     t.add_argument("--batch-size", type=int, default=128)
@@ -293,8 +296,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-n", type=int, default=None,
                    help="held-out examples after training (default: the whole test set; flows 100,000 target "
                         "samples; dSprites 10,000 images)")
-    cli_gan.add_arguments(t)
-    cli_cyclegan.add_arguments(t)
+    for ext in EXTENSIONS:
+        ext.add_arguments(t)
     e = sub.add_parser("eval", help="print held-out metrics of a folder or Hub repo id as JSON")
     e.add_argument("path")
     e.add_argument("--device", default="auto")

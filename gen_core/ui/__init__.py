@@ -9,7 +9,7 @@ import gradio as gr
 import torch
 
 from gen_core.train.loop import warm_up_optimizer
-from gen_core.ui import beta_vae, cyclegan, flows, gan, latent_explorer, theory
+from gen_core.ui import beta_vae, cyclegan, flows, gan, latent_explorer, more_vaes, theory
 
 TITLE = "gen_core: see deep generative models work"
 INTRO = (
@@ -47,6 +47,7 @@ def build_app() -> gr.Blocks:
             gan.build_tab()
             theory.build_tab()
             cyclegan.build_tab()
+            more_vaes.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
         if bvae.sweep.models:
