@@ -8,6 +8,7 @@ data, and write the model card with the exact command, steps, wall time and metr
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import shlex
@@ -18,12 +19,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gen_core import cards, cli_cyclegan, cli_gan
+from gen_core import cards, cli_avb, cli_cyclegan, cli_gan, cli_vaes
 
 # Model families whose training lives in their own module: each has MODELS (the `train` names it owns),
 # add_arguments(parser) (options with names no other module uses), cmd_train(args) -> exit code, handles(model)
 # -> bool and evaluate(model) -> held-out metrics (what `eval` prints).
-EXTENSIONS = [cli_gan, cli_cyclegan]
+EXTENSIONS = [cli_gan, cli_cyclegan, cli_vaes, cli_avb]
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
@@ -60,7 +61,9 @@ def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n:
     64x64 (dSprites) beta-VAE, the likelihood terms and the four disentanglement metrics under ``preset``."""
     for ext in EXTENSIONS:  # 2-D GANs, DCGANs, the FID classifier, CycleGANs, ...
         if ext.handles(model):
-            return ext.evaluate(model)
+            options = {"iwae_k": iwae_k, "iwae_n": iwae_n, "n": n}     # the ones this extension's evaluate takes
+            accepted = inspect.signature(ext.evaluate).parameters
+            return ext.evaluate(model, **{k: v for k, v in options.items() if k in accepted and v is not None})
     if isinstance(model, VAE) and model.config.architecture == "conv64":
         return evaluate_dsprites_vae(model, preset=preset, n=n or N_HELD_OUT)  # type: ignore[arg-type]
     if isinstance(model, Flow):

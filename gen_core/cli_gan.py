@@ -31,9 +31,9 @@ from gen_core.metrics.fid import N_FID, extract_features, fid_from_features, sam
 from gen_core.metrics.modes import N_SAMPLES, histogram_divergences, mode_report
 from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
 from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig, data_scale_for
-from gen_core.train.adversarial import SCHEMES, AdversarialConfig, LabelledBatches, adversarial_task
-from gen_core.train.loop import (STATE_JSON, STATE_TENSORS, LikelihoodTask, SamplerBatches, TensorBatches, TrainConfig,
-                                 pick_device, train)
+from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
+from gen_core.train.loop import (STATE_JSON, STATE_TENSORS, LabelledBatches, LikelihoodTask, SamplerBatches,
+                                 TensorBatches, TrainConfig, pick_device, train)
 
 MODELS = ("gan", "dcgan", "classifier")
 EVAL_SEEDS = (0, 1, 2, 3, 4)          # sampling seeds of the 2-D mode metrics (2,500 samples each)

@@ -7,15 +7,20 @@ from pathlib import Path
 import torch
 
 from gen_core.hub import HubModule, WeightsError, read_config, resolve
+from gen_core.models.avb import AVB, AVBConfig
 from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
+from gen_core.models.cvae import CVAE, CVAEConfig
 from gen_core.models.cyclegan import CycleGAN, CycleGANConfig
+from gen_core.models.discrete import DVAE, VQVAE, DVAEConfig, VQVAEConfig
+from gen_core.models.flow_prior import FlowPriorVAE, FlowPriorVAEConfig
 from gen_core.models.flows import Flow, FlowConfig
 from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig
 from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
 MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow,
                                              "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier,
-                                             "cyclegan": CycleGAN}
+                                             "cyclegan": CycleGAN, "flow_prior_vae": FlowPriorVAE,
+                                             "cvae": CVAE, "vqvae": VQVAE, "dvae": DVAE, "avb": AVB}
 
 
 def register(cls: type[HubModule]) -> type[HubModule]:
@@ -37,4 +42,5 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN", "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]
+__all__ = ["CVAE", "CVAEConfig", "VQVAE", "VQVAEConfig", "DVAE", "DVAEConfig", "FlowPriorVAE",
+           "FlowPriorVAEConfig", "Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN", "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from gen_core import losses
 from gen_core.hub import HubModule
-from gen_core.train.loop import BatchSource, DistInfo, TrainConfig, apply_gradients
+from gen_core.train.loop import BatchSource, DistInfo, LabelledBatches, TrainConfig, apply_gradients
 
 __all__ = ["AdversarialConfig", "AdversarialTask", "adversarial_task", "clip_weights_", "LabelledBatches"]
 
@@ -84,40 +84,6 @@ def clip_weights_(module: nn.Module, c: float) -> None:
     with torch.no_grad():
         for p in module.parameters():
             p.clamp_(-c, c)
-
-
-class LabelledBatches:
-    """Shuffled (images, labels) mini-batches for class-conditional GANs; a ``BatchSource`` whose batches are pairs.
-
-    uint8 images are scaled to [0, 1]. Epochs without replacement, seeded; the permutation state is saved in
-    checkpoints like ``loop.TensorBatches``.
-    """
-
-    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, seed: int, device: torch.device) -> None:
-        if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-        if batch_size < 1 or images.shape[0] < batch_size:
-            raise ValueError(f"batch_size must be between 1 and {images.shape[0]}, got {batch_size}")
-        self.images, self.labels = images.to(device), labels.to(device)
-        self.batch_size = batch_size
-        self.perm_gen = torch.Generator().manual_seed(seed)
-        self._perm = torch.empty(0, dtype=torch.long)
-        self._pos = 0
-
-    def next_batch(self) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        if self._pos + self.batch_size > self._perm.numel():
-            self._perm, self._pos = torch.randperm(self.images.shape[0], generator=self.perm_gen), 0
-        idx = self._perm[self._pos:self._pos + self.batch_size].to(self.images.device)
-        self._pos += self.batch_size
-        x = self.images[idx]
-        return (x.float().div_(255.0) if x.dtype == torch.uint8 else x), self.labels[idx]
-
-    def get_state(self) -> dict[str, Tensor]:
-        return {"perm_gen": self.perm_gen.get_state(), "perm": self._perm.clone(), "pos": torch.tensor([self._pos])}
-
-    def set_state(self, state: dict[str, Tensor]) -> None:
-        self.perm_gen.set_state(state["perm_gen"])
-        self._perm, self._pos = state["perm"].clone(), int(state["pos"][0])
 
 
 class AdversarialTask:

@@ -165,13 +165,19 @@ class TensorBatches:
         self._perm = torch.empty(0, dtype=torch.long)
         self._pos = 0
 
-    def next_batch(self) -> Tensor:
+    def next_indices(self) -> Tensor:
+        """Rows of the next batch (a new permutation when the epoch runs out), on the data's device."""
         if self._pos + self.batch_size > self._perm.numel():
             perm = torch.randperm(self.data.shape[0], generator=self.perm_gen)
             self._perm = perm[self.dist.rank::self.dist.world_size]
             self._pos = 0
         idx = self._perm[self._pos:self._pos + self.batch_size].to(self.data.device)
         self._pos += self.batch_size
+        return idx
+
+    def next_batch(self, idx: Tensor | None = None) -> Tensor:
+        """The next batch (or rows ``idx``), scaled to [0, 1] if uint8 and passed through ``transform``."""
+        idx = self.next_indices() if idx is None else idx
         batch = self.data[idx]
         if batch.dtype == torch.uint8:
             batch = batch.float().div_(255.0)
@@ -189,6 +195,25 @@ class TensorBatches:
         self._perm, self._pos = state["perm"].clone(), int(state["pos"][0])
         if "noise_gen" in state and self.noise_gen.device.type == "cpu":
             self.noise_gen.set_state(state["noise_gen"])
+
+
+class LabelledBatches(TensorBatches):
+    """:class:`TensorBatches` that hands out ``(images, labels)`` pairs: the same shuffled rows of both tensors.
+
+    For class-conditional models (CVAE, conditional DCGAN) and the classifier; ``transform`` acts on the images.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, batch_size: int, seed: int, device: torch.device,
+                 transform: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+                 dist_info: DistInfo = DistInfo()) -> None:
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        super().__init__(images, batch_size, seed, device, transform, dist_info)
+        self.labels = labels.to(device)
+
+    def next_batch(self) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        idx = self.next_indices()
+        return super().next_batch(idx), self.labels[idx]
 
 
 class SamplerBatches:

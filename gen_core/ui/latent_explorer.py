@@ -20,6 +20,7 @@ from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from gen_core.metrics.likelihood import kl_per_dim
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
+from gen_core.ui import conditional
 from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
 
@@ -275,6 +276,8 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                     show_progress="hidden", trigger_mode="always_last", queue=False)
             s.release(ex.latent_map, [z1, z2], map_plot, api_name="latent_map" if s is z1 else False,
                       show_progress="hidden")
+
+        conditional.build_section(models.test_images, models.test_labels)
 
         gr.Markdown("### Live training\nTrain a small VAE (8 latent dims by default) from scratch on the 60,000 "
                     "training images. Your run is yours alone; Stop cancels it.")
