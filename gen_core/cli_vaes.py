@@ -63,8 +63,9 @@ SUMMARY = {
              "exact Gumbel-max samples, so it bounds log p(x) of the discrete model."),
     "flow_prior_vae": ("A VAE whose prior p(z) is a normalizing flow over the latent (lecture notes 002): "
                        "log p(z) = log N(f(z)) + log |det J_f(z)|, trained jointly with the encoder and decoder on "
-                       "the one-sample ELBO with a Monte Carlo KL. Same encoder, decoder, steps and seed as "
-                       "pretrained/vae-fmnist-2d (Gaussian prior), so the ELBO surgery terms compare the two priors."),
+                       "the one-sample ELBO with a Monte Carlo KL. Same encoder, decoder, data, steps and seed as "
+                       "pretrained/vae-fmnist-2d-4k (Gaussian prior), so the ELBO surgery terms compare the two "
+                       "priors."),
 }
 
 METRIC_NOTES = {
