@@ -126,9 +126,11 @@ def summarise(recon: Tensor, parts: dict[str, Tensor], n_samples: int,
 
 
 def prior_log_prob_of(model: VAE) -> Callable[[Tensor], Tensor]:
-    """The model's prior log-density ``log p(z)``: its own ``prior_log_prob`` (a flow prior), else ``N(0, I)``."""
-    own = getattr(model, "prior_log_prob", None)
-    return own if callable(own) else losses.std_normal_log_prob
+    """The model's prior log-density ``log p(z)``: a learned prior's own ``prior_log_prob`` (a flow prior), else
+    ``losses.std_normal_log_prob`` itself (so callers can tell that the closed-form KL applies)."""
+    if type(model).prior_log_prob is VAE.prior_log_prob:
+        return losses.std_normal_log_prob
+    return model.prior_log_prob
 
 
 def gaussian_kl_between(mu: Tensor, logvar: Tensor) -> Tensor:

@@ -16,8 +16,9 @@ form any more, so it becomes a one-sample Monte Carlo estimate with the reparame
 (lecture notes 002, "ELBO with flow-based VAE prior"). Encoder, decoder and flow are trained together on this
 estimate. Sampling draws ``z* ~ N(0, I)``, maps it through the flow's inverse ``z = f^{-1}(z*)`` and decodes.
 
-Everything else (encoder, decoder, preprocessing, reconstruction likelihood, traversals) is the plain
-:class:`gen_core.models.vae.VAE`; this class only swaps the prior.
+Everything else (encoder, decoder, preprocessing, reconstruction likelihood, the training objective, the IWAE bound,
+traversals) is the plain :class:`gen_core.models.vae.VAE`, which calls ``prior_log_prob``; this class only swaps the
+prior and, with it, the closed-form KL for the Monte Carlo one.
 
     >>> m = FlowPriorVAE(FlowPriorVAEConfig(latent_dim=2))
     >>> m.prior_log_prob(torch.zeros(3, 2)).shape
@@ -34,7 +35,7 @@ from torch import Tensor
 
 from gen_core import losses
 from gen_core.models.flows import Flow, FlowConfig
-from gen_core.models.vae import VAE, VAEConfig, kl_weight
+from gen_core.models.vae import VAE, VAEConfig
 
 __all__ = ["FlowPriorVAEConfig", "FlowPriorVAE"]
 
@@ -70,8 +71,8 @@ class FlowPriorVAE(VAE):
                                      n_bins=config.prior_bins, tail_bound=config.prior_tail_bound))
 
     def prior_log_prob(self, z: Tensor) -> Tensor:
-        """``log p(z) = log N(f(z); 0, I) + log |det J_f(z)|`` (lecture notes 002; MODELS.md), (B, D) -> (B,)."""
-        return self.prior.log_prob(z)
+        """``log p(z) = log N(f(z); 0, I) + log |det J_f(z)|`` (lecture notes 002; MODELS.md), (..., D) -> (...)."""
+        return self.prior.log_prob(z.reshape(-1, z.shape[-1])).view(z.shape[:-1])
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``z = f^{-1}(z*)``, ``z* ~ N(0, I)``: (n, latent_dim) draws from the flow prior, no gradients."""
@@ -93,28 +94,3 @@ class FlowPriorVAE(VAE):
         recon = self.recon_nll(x, z)
         kl = losses.normal_log_prob(z, mu, logvar) - self.prior_log_prob(z)
         return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
-
-    def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
-        """Training objective: the negative (beta-weighted) one-sample ELBO, averaged over the batch."""
-        cfg = self.config
-        terms = self.elbo_terms(x)
-        beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
-        loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
-        return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
-
-    @torch.no_grad()
-    def iwae_log_likelihood(self, x: Tensor, k: int = 1000, chunk: int = 250) -> Tensor:
-        """IWAE bound with the flow prior's ``log p(z)`` in the importance weights, shape (B,) (Burda et al. 2016)."""
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        mu, logvar = self.encode(x)
-        terms: list[tuple[Tensor, Tensor, Tensor]] = []
-        for start in range(0, k, chunk):
-            kk = min(chunk, k - start)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn(kk, *mu.shape, device=mu.device)  # (kk, B, D)
-            x_rep = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * x.shape[0], *x.shape[1:])
-            log_px_z = -self.recon_nll(x_rep, z.reshape(-1, mu.shape[1])).view(kk, -1)
-            log_pz = self.prior_log_prob(z.reshape(-1, mu.shape[1])).view(kk, -1)
-            terms.append((log_px_z, log_pz, losses.normal_log_prob(z, mu, logvar)))
-        log_px_z, log_pz, log_qz_x = (torch.cat(parts, dim=0) for parts in zip(*terms))  # each (K, B)
-        return losses.iwae_bound(log_px_z, log_pz, log_qz_x)

@@ -193,6 +193,10 @@ class VAE(HubModule):
         """Images in [0, 1] -> the likelihood's support (binarised or dequantised); see the module docstring."""
         return preprocess_images(x, self.config.likelihood, generator)
 
+    def prior_log_prob(self, z: Tensor) -> Tensor:
+        """``log p(z)`` under the prior N(0, I): codes (..., D) -> (...). A learned prior overrides this."""
+        return losses.std_normal_log_prob(z)
+
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-image reconstruction NLL, KL and ELBO (one posterior sample), each shape (B,)."""
         mu, logvar = self.encode(x)
@@ -225,7 +229,7 @@ class VAE(HubModule):
             z = mu + torch.exp(0.5 * logvar) * torch.randn(kk, *mu.shape, device=mu.device)  # (kk, B, D)
             x_rep = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * x.shape[0], *x.shape[1:])
             log_px_z = -self.recon_nll(x_rep, z.reshape(-1, mu.shape[1])).view(kk, -1)
-            terms.append((log_px_z, losses.std_normal_log_prob(z), losses.normal_log_prob(z, mu, logvar)))
+            terms.append((log_px_z, self.prior_log_prob(z), losses.normal_log_prob(z, mu, logvar)))
         log_px_z, log_pz, log_qz_x = (torch.cat(parts, dim=0) for parts in zip(*terms))  # each (K, B)
         return losses.iwae_bound(log_px_z, log_pz, log_qz_x)
 
