@@ -45,16 +45,17 @@ differently), so the same scores up to the odd near-boundary vote, with about 4x
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence, Union
 
 import numpy as np
-import scipy.stats
 import torch
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mutual_info_score
-from threadpoolctl import threadpool_limits
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+# scikit-learn is imported inside the functions that fit or score with it: importing sklearn.ensemble and its
+# scipy.stats dependency costs ~2.5 s, which the dashboard's start-up should not pay before anyone asks for a metric.
 
 __all__ = [
     "GroundTruth",
@@ -177,6 +178,8 @@ def beta_vae_score(
     eval_x, eval_y = _beta_vae_points(ground_truth, representation_fn, batch_size, num_eval, rng, chunk_size)
     if len(np.unique(train_y)) < 2:
         raise ValueError("the beta-VAE score needs training points of at least two factors; raise num_train")
+    from sklearn.linear_model import LogisticRegression
+
     model = LogisticRegression(max_iter=1000, random_state=rng)
     model.fit(train_x, train_y)
     return {
@@ -295,6 +298,8 @@ def mutual_info_matrix(codes: np.ndarray, factors: np.ndarray, num_bins: int = N
     factors = np.asarray(factors)
     if factors.ndim != 2 or len(factors) != len(codes):
         raise ValueError(f"factors must have shape (n, F) with n = {len(codes)}, got {factors.shape}")
+    from sklearn.metrics import mutual_info_score
+
     binned = discretize(codes, num_bins)
     return np.array([[mutual_info_score(factors[:, f], binned[:, d]) for f in range(factors.shape[1])]
                      for d in range(binned.shape[1])])
@@ -323,6 +328,8 @@ def mig(
     rng = _random_state(seed)
     codes, factors = _sample_codes(ground_truth, representation_fn, num_train, rng, chunk_size)
     mutual_info = mutual_info_matrix(codes, factors, num_bins)
+    from sklearn.metrics import mutual_info_score
+
     entropy = np.array([mutual_info_score(factors[:, f], factors[:, f]) for f in range(factors.shape[1])])
     if (entropy == 0).any():
         raise ValueError("a factor took a single value in the sample, so its entropy is 0; raise num_train")
@@ -351,8 +358,10 @@ def _tree_gain_importances(model: HistGradientBoostingClassifier, num_features: 
 
 
 def _entropy_columns(p: np.ndarray, base: int) -> np.ndarray:
-    """Entropy of each column of a non-negative matrix, normalised to a distribution (scipy.stats.entropy)."""
-    return scipy.stats.entropy(p + 1e-11, base=base)
+    """Entropy of each column of a non-negative matrix, normalised to a distribution (as scipy.stats.entropy)."""
+    q = p + 1e-11
+    q = q / q.sum(axis=0, keepdims=True)
+    return -(q * np.log(q)).sum(axis=0) / np.log(base)
 
 
 def dci_from_importance(importance: np.ndarray) -> dict[str, float]:
@@ -410,6 +419,9 @@ def dci(
     train_accuracy, test_accuracy = [], []
     # One OpenMP thread: on a busy 2-core machine (a Space also serving the UI) the spin-waiting of two OpenMP
     # threads made these fits over 100 times slower than one thread.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1, user_api="openmp"):
         for k in range(num_factors):
             model = HistGradientBoostingClassifier(max_depth=3, early_stopping=True,

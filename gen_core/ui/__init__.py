@@ -43,13 +43,15 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             ex, load_outputs = latent_explorer.build_tab(models)
             bvae = beta_vae.build_tab(beta_vae.BetaSweep.load())
-            flows.build_tab(flows.FlowModels.load())
+            flw = flows.build_tab(flows.FlowModels.load())
             gan.build_tab()
             theory.build_tab()
             cyclegan.build_tab()
             more_vaes.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
+        if flw.page_load is not None:
+            demo.load(flw.page_load[0], None, flw.page_load[1], api_name=False)
         if bvae.sweep.models:
             demo.load(bvae.show, bvae.load_inputs, bvae.load_outputs, api_name=False)
     return demo

@@ -34,7 +34,7 @@ from gen_core.models.discrete import (DVAE, VQVAE, DVAEConfig, codebook_perplexi
                                      kl_categorical_uniform)
 from gen_core.theory import gumbel as gb
 from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Slider, integer, number
-from gen_core.viz import image_strip, tile_images
+from gen_core.viz import image_strip, message_figure, tile_images
 from gen_core.viz.latent_models import categorical_figure, code_grid_figure, codebook_usage_figure, latent_kl_figure
 
 T = TypeVar("T")
@@ -155,15 +155,6 @@ class Pretrained:
             test = load_fashion_mnist("test")
             return test.float_images(), test.labels.numpy()
         return self.cached("test", load)
-
-
-def message_figure(text: str) -> go.Figure:
-    """An empty figure that says why it is empty (a model is missing)."""
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=14))
-    fig.update_layout(template="plotly_white", height=260, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                      margin=dict(l=20, r=20, t=20, b=20))
-    return fig
 
 
 class DiscretePanel:

@@ -17,18 +17,19 @@ run cannot show where it stopped.
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import torch
-from huggingface_hub import ModelCard
 
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
-from gen_core.hub import CARD_NAME, WeightsError
+from gen_core.hub import WeightsError, config_from_dict, read_card_metadata, read_config
 from gen_core.metrics.density import (
     EVAL_SEED,
     MIXTURE_TARGETS,
@@ -107,19 +108,37 @@ LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": 
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
 class PretrainedFlow:
-    """One shipped flow, loaded once and then only read (in eval mode)."""
+    """One shipped flow: its config and card are read at start-up, its weights on first use (then only read, in
+    eval mode). Loading all ~20 flow folders eagerly cost ~1.5 s of the dashboard's cold start."""
 
-    folder: str
-    model: Flow
-    metrics: dict[str, float]
-    training: dict[str, Any]
+    def __init__(self, path: Path, config: FlowConfig, metrics: dict[str, float], training: dict[str, Any]) -> None:
+        self.path = path
+        self.folder = path.name
+        self.config = config
+        self.metrics = metrics
+        self.training = training
+        self._model: Flow | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Flow:
+        """The flow in eval mode, loaded from its folder on first use."""
+        with self._lock:
+            if self._model is None:
+                try:
+                    model = load_pretrained(self.path)
+                except WeightsError as err:
+                    raise gr.Error(f"The shipped flow {self.folder} could not be loaded: {err}") from err
+                if not isinstance(model, Flow):
+                    raise gr.Error(f"{self.folder} does not hold a flow.")
+                self._model = model.eval()
+            return self._model
 
     @property
     def key(self) -> tuple[str, float | None, str]:
         """(target, std, flow type): how the tab finds it."""
-        c = self.model.config
+        c = self.config
         return c.target or "", _std_key(c.std), c.flow
 
 
@@ -136,16 +155,17 @@ class FlowModels:
 
     @classmethod
     def load(cls, root: Path = PRETRAINED_DIR) -> FlowModels:
-        """Load every ``flow-*`` folder; the held-out metrics come from the card metadata the CLI wrote."""
+        """Index every ``flow-*`` folder (config and card now, weights on first use); the held-out metrics come
+        from the card metadata the CLI wrote."""
         flows: dict[tuple[str, float | None, str], PretrainedFlow] = {}
         for folder in sorted(root.glob("flow-*")):
             if not (folder / "config.json").is_file():
                 continue
-            model = load_pretrained(folder)
-            if not isinstance(model, Flow) or model.config.target is None:
+            config = config_from_dict(FlowConfig, read_config(folder))
+            if config.target is None:
                 raise WeightsError(f"{folder} is not a flow trained on a registered target (config.target is unset)")
-            data = ModelCard.load(folder / CARD_NAME).data.to_dict() if (folder / CARD_NAME).is_file() else {}
-            entry = PretrainedFlow(folder.name, model.eval(), dict(data.get("gen_core_metrics", {})),
+            data = read_card_metadata(folder)
+            entry = PretrainedFlow(folder, config, dict(data.get("gen_core_metrics", {})),
                                    dict(data.get("gen_core_training", {})))
             flows[entry.key] = entry
         return cls(flows)
@@ -190,6 +210,8 @@ class FlowsTab:
 
     def __init__(self, models: FlowModels) -> None:
         self.m = models
+        # (function, outputs) that fills the tab when a page opens; set by build_tab, wired by build_app.
+        self.page_load: tuple[Callable[[], list[Any]], list[Any]] | None = None
 
     # -- inputs ----------------------------------------------------------------------------------------------------
     def _target(self, target: Any, std: Any) -> tuple[str, float | None]:
@@ -363,15 +385,42 @@ def _mass_sentence(right: float, wrong: float) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class _FirstView:
+    """A view computed once in a background thread, then read by every page load."""
+
+    def __init__(self, compute: Callable[[], list[Any] | None], empty: list[Any]) -> None:
+        self._compute = compute
+        self._empty = empty
+        self._value: list[Any] | None = None
+        self._done = False
+        self._lock = threading.Lock()
+        threading.Thread(target=self.get, name="flows-first-view", daemon=True).start()
+
+    def get(self) -> list[Any]:
+        """The view (computed on the first call; later calls wait for it, then read it); ``empty`` if none."""
+        with self._lock:
+            if not self._done:
+                try:
+                    self._value = self._compute()
+                except Exception:  # the page still opens; the log says why its first view is empty
+                    logging.getLogger(__name__).exception("the Flows tab's first view failed")
+                self._done = True
+            return self._empty if self._value is None else self._value
+
+
 def build_tab(models: FlowModels) -> FlowsTab:
     """Lay out the Flows tab inside the current ``gr.Blocks`` and wire its events; returns the endpoints object.
 
-    The default pretrained flows are drawn at build time, so the tab shows them as soon as the page opens.
+    The default pretrained flows are drawn once, in a background thread started here, and every page load shows
+    them: ``tab.page_load`` is the (function, outputs) pair that ``build_app`` hands to ``demo.load``, so the
+    server starts listening without waiting for them.
     """
     tab = FlowsTab(models)
-    has_default = models.get("ring", DEFAULT_STD["ring"], "spline") is not None
-    first_2d = tab.load_pretrained("ring", DEFAULT_STD["ring"], "spline") if has_default else None
-    first_1d = tab.load_pretrained_1d("beta") if models.get("beta", None, "monotone1d") else None
+    first_2d = _FirstView(lambda: tab.load_pretrained("ring", DEFAULT_STD["ring"], "spline")
+                          if models.get("ring", DEFAULT_STD["ring"], "spline") is not None else None,
+                          [None, None, ""])
+    first_1d = _FirstView(lambda: tab.load_pretrained_1d("beta")
+                          if models.get("beta", None, "monotone1d") is not None else None, [None, ""])
     with gr.Tab("Normalizing Flows", id="flows"):
         gr.Markdown("## Normalizing flows: bend a Gaussian into a target density")
         gr.Markdown(EXPLAINER, latex_delimiters=LATEX)
@@ -395,8 +444,8 @@ def build_tab(models: FlowModels) -> FlowsTab:
             load_btn = gr.Button("Load pretrained", elem_id="flows-load")
             train_btn = gr.Button("Train live", variant="primary", elem_id="flows-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="flows-stop")
-        status = gr.Markdown(first_2d[2] if first_2d else "", elem_id="flows-status")
-        density = gr.Plot(first_2d[0] if first_2d else None, label="Target, learned density, samples, test NLL",
+        status = gr.Markdown("", elem_id="flows-status")
+        density = gr.Plot(None, label="Target, learned density, samples, test NLL",
                           elem_id="flows-density")
         gr.Markdown(
             "**Reading the curve.** The test NLL is $-\\frac1n\\sum_i \\log q(x_i)$ on fresh samples of the target "
@@ -409,7 +458,7 @@ def build_tab(models: FlowModels) -> FlowsTab:
             "spline and gets within 0.05 nats. NICE only shifts: on targets that are mirror-symmetric in each "
             "coordinate (ring, grid) every conditional mean it could shift is 0, the identity is a stationary point, "
             "and it stays at the best single Gaussian. Compare them with the Flow menu.", latex_delimiters=LATEX)
-        film = gr.Plot(first_2d[1] if first_2d else None, label="Film strip", elem_id="flows-film")
+        film = gr.Plot(None, label="Film strip", elem_id="flows-film")
         gr.Markdown(FILM_CAPTION)
 
         session = gr.State({})  # this browser session's stop events (see gen_core.ui.common.register_run)
@@ -435,11 +484,12 @@ def build_tab(models: FlowModels) -> FlowsTab:
             load_1d = gr.Button("Load pretrained 1-D flow", elem_id="flows-load-1d")
             train_1d = gr.Button("Train 1-D flow", variant="primary", elem_id="flows-train-1d")
             stop_1d = gr.Button("Stop", variant="stop", elem_id="flows-stop-1d")
-        status_1d = gr.Markdown(first_1d[1] if first_1d else "", elem_id="flows-status-1d")
-        panel = gr.Plot(first_1d[0] if first_1d else None, label="1-D flow", elem_id="flows-panel-1d")
+        status_1d = gr.Markdown("", elem_id="flows-status-1d")
+        panel = gr.Plot(None, label="1-D flow", elem_id="flows-panel-1d")
         target_1d.change(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name=False)
         load_1d.click(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name="flows_load_pretrained_1d")
         train_1d.click(tab.train_live_1d, [target_1d, steps_1d, lr_1d, seed_1d, session], [panel, status_1d],
                        api_name="flows_train_live_1d", concurrency_limit=2, concurrency_id="flows-training")
         stop_1d.click(tab.stop_1d, session, None, api_name="flows_stop_1d", queue=False)
+    tab.page_load = (lambda: [*first_2d.get(), *first_1d.get()], [density, film, status, panel, status_1d])
     return tab

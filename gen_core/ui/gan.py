@@ -30,7 +30,7 @@ import torch
 from gen_core import losses
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.data.toy2d import make_target
-from gen_core.hub import read_config
+from gen_core.hub import read_card_metadata, read_config
 from gen_core.models.gan import DCGAN
 from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
@@ -412,12 +412,7 @@ IMAGE_SCALE = 3           # 28 px -> 84 px
 
 def _card_metadata(folder: Path) -> dict[str, Any]:
     """The ``gen_core_metrics`` / ``gen_core_training`` metadata that the CLI wrote into a model card."""
-    from huggingface_hub import ModelCard
-
-    card = folder / "README.md"
-    if not card.is_file():
-        return {}
-    data = ModelCard.load(card).data.to_dict()
+    data = read_card_metadata(folder)
     return {"metrics": data.get("gen_core_metrics", {}), "training": data.get("gen_core_training", {})}
 
 

@@ -24,8 +24,8 @@ from gen_core.metrics.latent_models import SURGERY_N
 from gen_core.metrics.surgery import EVAL_SEED, density_grid, elbo_surgery, encode_all, log_q_agg, prior_log_prob_of
 from gen_core.models.vae import preprocess_images
 from gen_core.ui.common import LATEX, Number, Slider, integer
-from gen_core.ui.discrete import Pretrained, folder_note, message_figure
-from gen_core.viz import tile_images
+from gen_core.ui.discrete import Pretrained, folder_note
+from gen_core.viz import message_figure, tile_images
 from gen_core.viz.latent_models import aggregate_posterior_figure, surgery_bars_figure
 
 GAUSS_FOLDER = "vae-fmnist-2d-4k"   # same network, data, seed and 4,000 steps as the flow-prior VAE

@@ -57,6 +57,8 @@ class StreamFigure(go.Figure):
             if key.startswith(("xaxis", "yaxis")):
                 for k, v in _AXIS.items():
                     axis.setdefault(k, v)
+        # An empty template: otherwise plotly's default template (6.5 KB of JSON) rides along in every update.
+        layout.setdefault("template", {})
         super().__init__(data=data, layout=layout, _validate=False)
 
     def to_json(self, *args: Any, **kwargs: Any) -> str:  # what gr.Plot calls
