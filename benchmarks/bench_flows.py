@@ -206,23 +206,39 @@ BUILDERS: dict[str, list[Callable[[int, int], Contender]]] = {
 }
 
 
+def compiled(build: Callable[[int, int], Contender]) -> Callable[[int, int], Contender]:
+    """The same contender with its training loss under ``torch.compile`` (inductor's CPU code generator); the
+    held-out log-density stays eager. The one-time compile happens in the untimed warm-up and is reported."""
+    def make(layers: int, width: int) -> Contender:
+        c = build(layers, width)
+        return Contender(c.name + ", torch.compile", c.module, torch.compile(c.loss), c.log_prob)
+    return make
+
+
 def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tensor, entropy: float) -> dict:
     """Train every implementation of one flow family on the same batches, interleaved; rows and ratios."""
     n_batches = batches.shape[0]
+    builders = list(BUILDERS[kind])
+    if args.compile and kind == "realnvp":  # appended: rows[1:3] stay the eager libraries
+        builders += [compiled(builders[0]), compiled(builders[1])]
     contenders = []
-    for build in BUILDERS[kind]:
+    for build in builders:
         torch.manual_seed(args.seed)
         c = build(args.layers, args.width)
         c.optimizer = torch.optim.Adam(c.module.parameters(), lr=1e-3)
         c.module.train()
         contenders.append(c)
 
-    for c in contenders:  # warm-up (allocator, lazy init), not timed; restart the optimizer state afterwards
+    compile_s = {}
+    for c in contenders:  # warm-up (allocator, lazy init, compilation), not timed; restart the optimizer state
+        t0 = time.perf_counter()
         for i in range(5):
             loss = c.loss(batches[i])
             c.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         c.optimizer.zero_grad(set_to_none=True)
+        if "torch.compile" in c.name:
+            compile_s[c.name] = time.perf_counter() - t0
 
     loop = SharedLoop(kind, args.layers, args.width, args.batch, n_batches, args.chunk, args.seed)
     for start in range(0, n_batches, args.chunk):
@@ -266,7 +282,17 @@ def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tenso
         ratios[lib] = {"steps_per_s": ours["steps_per_s"] / other["steps_per_s"],
                        "fwd_bwd": other["fwd_bwd_ms"] / ours["fwd_bwd_ms"],
                        "nll_difference": ours["test_nll"] - other["test_nll"]}
-    return {"kind": kind, "rows": rows, "ratios": ratios}
+    if len(rows) > 5:  # --compile: gen_core compiled against normflows eager and against normflows compiled
+        ours_c, theirs_c = rows[4], rows[5]
+        ratios["normflows, gen_core compiled"] = {
+            "steps_per_s": ours_c["steps_per_s"] / rows[1]["steps_per_s"],
+            "fwd_bwd": rows[1]["fwd_bwd_ms"] / ours_c["fwd_bwd_ms"],
+            "nll_difference": ours_c["test_nll"] - rows[1]["test_nll"]}
+        ratios["normflows, both compiled"] = {
+            "steps_per_s": ours_c["steps_per_s"] / theirs_c["steps_per_s"],
+            "fwd_bwd": theirs_c["fwd_bwd_ms"] / ours_c["fwd_bwd_ms"],
+            "nll_difference": ours_c["test_nll"] - theirs_c["test_nll"]}
+    return {"kind": kind, "rows": rows, "ratios": ratios, "compile_s": compile_s}
 
 
 def print_kind(res: dict, args: argparse.Namespace, n_batches: int) -> None:
@@ -281,6 +307,8 @@ def print_kind(res: dict, args: argparse.Namespace, n_batches: int) -> None:
         fb = "–" if r["fwd_bwd_ms"] != r["fwd_bwd_ms"] else f"{r['fwd_bwd_ms']:.2f}"
         print(f"| {r['model']} | {r['params']:,} | {r['steps_per_s']:.0f} | {fb} | {r['test_nll']:.3f} | "
               f"{r['gap']:.3f} |")
+    for name, sec in res.get("compile_s", {}).items():
+        print(f"one-time compile of {name}: {sec:.1f} s (untimed warm-up)")
     for lib, r in res["ratios"].items():
         print(f"gen_core / {lib}: {r['steps_per_s']:.2f}x steps/s ({r['fwd_bwd']:.2f}x on forward + backward "
               f"alone); test NLL difference (gen_core - {lib}) {r['nll_difference']:+.3f} nats")
@@ -297,6 +325,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=str, default=None, help="also write the results here")
+    p.add_argument("--compile", action="store_true",
+                   help="also train gen_core's and normflows' RealNVP with torch.compile'd losses")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = _load()
