@@ -1,12 +1,12 @@
 """Benchmarks of the GAN lab issue, written as JSON (resumable) and printed as Markdown tables.
 
-1. ``speed``: steps/s of the live 2-D training path (``gen_core.ui.gan.LiveRun``: the shared loop with the
-   adversarial task, plus the metrics and the three figures serialised for the browser after every ~0.1 s of
-   training) against a plain eager loop of the same networks, same batch size and optimizer settings, written as in
+1. ``speed``: steps/s of the live 2-D training path (``GANLab.start_live`` / ``poll_live``: the shared loop with
+   the adversarial task in the tab's background thread, while this thread pulls a frame, metrics and the three
+   figures serialised for the browser, every ``POLL_S`` seconds as the page's timer does) against a plain eager loop of the same networks, same batch size and optimizer settings, written as in
    the notes (001, "Minimax optimization in PyTorch"): D on real and on fake.detach() separately, the generator's
    backward through D computing D's gradients too, default Adam. Rounds alternate between the two in one process,
-   so that machine noise hits both; medians are reported. Also the live redraws per second.
-2. ``first8``: CPU seconds (and wall seconds) of live training (tab defaults, redraws included) until the 2,500-sample
+   so that machine noise hits both; medians are reported. Also the frames per second.
+2. ``first8``: CPU seconds of both threads (and wall seconds) of live training (tab defaults, frames included) until the 2,500-sample
    evaluation first shows 8/8 modes on the ring, over 5 seeds.
 3. ``table``: the losses that matter (``--all-losses``: every loss) on the ring and the grid, 5 training seeds each,
    one protocol for all (``table_protocols``); mode metrics on 2,500 samples at the end (EVALUATION.md). This is our
@@ -41,8 +41,7 @@ from gen_core.metrics.modes import N_SAMPLES, mode_report  # noqa: E402
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for  # noqa: E402
 from gen_core.train.adversarial import AdversarialConfig, adversarial_task  # noqa: E402
 from gen_core.train.loop import SamplerBatches, TrainConfig, train  # noqa: E402
-from gen_core.ui.gan import UPDATE_S, LiveRun, LiveSettings  # noqa: E402
-from gen_core.viz.gan import gan_curves, snapshot_timeline  # noqa: E402
+from gen_core.ui.gan import POLL_S, GANLab  # noqa: E402
 
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -78,20 +77,26 @@ def plain_loop_steps_per_s(steps: int, seed: int = 0, hidden: int = 128, depth: 
 
 
 def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
-    """The tab's path (LiveRun) for ``steps`` generator steps with every redraw; returns (steps/s, redraws/s)."""
-    run = LiveRun(LiveSettings(steps=steps, seed=seed))
-    t0, redraws, shown = time.perf_counter(), 0, -1
-    while not run.done:
-        run.advance(UPDATE_S)
-        run.panels("bench").to_json()
-        gan_curves({"run": run.history}, 8).to_json()
-        newest = run.snapshots[-1].step if run.snapshots else -1
-        if newest != shown:
-            snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds).to_json()
-            shown = newest
-        redraws += 1
+    """The tab's path for ``steps`` generator steps: ``GANLab.start_live`` trains in its background thread while
+    this thread pulls a frame every ``POLL_S`` seconds as the page's timer does (figures serialised as Gradio
+    would); returns (steps/s, frames/s)."""
+    lab, session = GANLab(), {}
+    t0 = time.perf_counter()
+    outputs = lab.start_live("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 128, 3, "none", seed, steps,
+                             session=session)
+    driver = session["live"]
+    frames = 0
+    while True:
+        for o in outputs[:3]:
+            if hasattr(o, "to_json"):
+                o.to_json()
+        frames += 1
+        if "live" not in session:       # poll_live drops the run after its last frame
+            break
+        time.sleep(POLL_S)
+        outputs = lab.poll_live(session)
     wall = time.perf_counter() - t0
-    return run.step / wall, redraws / wall
+    return driver.runs[0].view_step / wall, frames / wall
 
 
 def bench_speed(rounds: int, steps: int) -> dict:
@@ -117,13 +122,20 @@ def bench_speed(rounds: int, steps: int) -> dict:
 def bench_first8(seeds: tuple[int, ...], max_steps: int = 3000) -> dict:
     out = []
     for seed in seeds:
-        run = LiveRun(LiveSettings(steps=max_steps, seed=seed))
+        lab, session = GANLab(), {}
         c0 = time.process_time()
-        while not run.done and run.first_full_step is None:
-            run.advance(UPDATE_S)
-            run.panels("bench").to_json()
-            gan_curves({"run": run.history}, 8).to_json()
+        lab.start_live("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 128, 3, "none", seed, max_steps,
+                       session=session)
+        driver = session["live"]
+        run = driver.runs[0]
+        while "live" in session and run.first_full_step is None:
+            time.sleep(POLL_S)
+            for o in lab.poll_live(session)[:3]:
+                if hasattr(o, "to_json"):
+                    o.to_json()
         cpu = time.process_time() - c0
+        driver.cancel.set()
+        driver.join()
         out.append({"seed": seed, "step": run.first_full_step, "cpu_s": cpu if run.first_full_step else None,
                     "wall_s": run.first_full_seconds})
         print(f"  seed {seed}: first 8/8 at step {run.first_full_step}, {cpu:.1f} CPU s, "

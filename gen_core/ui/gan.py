@@ -3,22 +3,30 @@ compare two configurations side by side, read the theory, and load pretrained 2-
 
 All numbers, heatmaps, arrows and manifolds come from gen_core (``models.gan``, ``metrics.modes``, the shared
 training loop via ``train.adversarial``) and all figures from ``viz.gan``; this module validates inputs, drives
-the loop in chunks and wires Gradio events. Each live run is its own generator call with its own model, data
-stream and noise generator (per-session isolation).
+the loop in chunks and wires Gradio events. Each live run is its own model, data stream and noise generator, kept
+in the browser session's ``gr.State`` (per-session isolation).
+
+Live runs train in a background thread (:class:`LiveDriver`) and the page *pulls* frames: a ``gr.Timer`` asks for
+the next frame every ``POLL_S`` seconds, and Gradio drops a tick while the previous one is pending, so a page that
+draws slowly gets fewer frames instead of a backlog that freezes it (a streamed generator pushed 10 updates a
+second whether or not the browser could draw them: on a 2-core machine the page fell minutes behind and Stop was
+answered only after it had drawn them all). For API clients ``/gan_train_live`` and ``/gan_train_ab`` still stream,
+from the same driver.
 
 Stop is cooperative: it sets the run's ``threading.Event``, kept in the session's ``gr.State``, which the shared loop
-checks between steps (``train(..., cancel=...)``); the run then sends its final state ("Stopped at step N", the
-modes counter) and ends. Gradio's ``cancels=[event]`` is not used: in Gradio 6.31 cancelling a generator that
-streams sub-second updates races on the client (outputs marked "Error", components left half-updated).
+checks between steps (``train(..., cancel=...)``); the next frame then shows the final state ("Stopped at step N",
+the modes counter) and the timer switches itself off. A run whose page stopped asking for frames for ``ORPHAN_S``
+seconds is stopped the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +56,11 @@ NORMALIZATIONS = ["none", "spectral"]
 MAX_STEPS = 20_000
 BATCH_SIZE = 256
 CHUNK = 10                 # the loop reports every CHUNK generator steps; the tab redraws at most every UPDATE_S
-UPDATE_S = 0.1             # seconds of training between redraws (>= 5 redraws per second with the drawing time)
+UPDATE_S = 0.1             # seconds between the frames of the streaming API endpoints
+POLL_S = 0.1               # the page asks for a new frame this often (and never before it has drawn the last one)
+WORK_S = 0.02              # training between two chances for a frame to pause the background thread
+ORPHAN_S = 120.0           # a live run is stopped when its page has not asked for a frame for this long
+MAX_LIVE = 2               # live trainings at once on this machine (each keeps one core busy)
 SHOWN = 300                # samples drawn in the scatter (the metrics use all 2,500)
 ARROWS = 80                # fakes that carry a gradient arrow
 TIMELINE = 8               # snapshots kept in the timeline
@@ -121,7 +133,11 @@ class LiveSettings:
 @dataclass
 class LiveRun:
     """One 2-D GAN trained by :func:`gen_core.train.loop.train` with an :class:`AdversarialTask`, advanced a few
-    generator steps at a time (``advance``) and evaluated on a fixed set of 2,500 latent draws (``evaluate``)."""
+    generator steps at a time (``advance``) and evaluated on a fixed set of 2,500 latent draws (``evaluate``).
+
+    Evaluation and drawing use ``view``, a copy of the model that :meth:`publish` refreshes (under ``view_lock``)
+    between chunks of training, so a frame can be drawn in another thread while the training goes on.
+    """
 
     settings: LiveSettings
     chunk: int = CHUNK
@@ -137,6 +153,8 @@ class LiveRun:
     first_full_step: int | None = field(init=False, default=None)      # first evaluation with every mode captured
     first_full_seconds: float | None = field(init=False, default=None)
     train_seconds: float = field(init=False, default=0.0)               # time spent inside the training loop
+    view_step: int = field(init=False, default=0)                       # the generator step ``view`` holds
+    view_done: bool = field(init=False, default=False)                  # ``done`` when ``view`` was published
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -156,11 +174,22 @@ class LiveRun:
         self.real = self.target.sample(SHOWN, generator=torch.Generator().manual_seed(s.seed + 2))
         self.centres = self.target.mode_centres
         self.started = time.perf_counter()
-        self.fake = self.model.generate(self.eval_z).detach()
+        self.view = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.view_lock = threading.Lock()
+        self.fake = self.view.generate(self.eval_z).detach()
         self.report = mode_report(self.fake, self.centres, self.target.std)
 
-    def advance(self, seconds: float, until_step: int | None = None) -> None:
-        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then evaluate."""
+    @torch.no_grad()
+    def publish(self) -> None:
+        """Copy the trained weights (and the step reached) into ``view``."""
+        with self.view_lock:
+            for dst, src in zip(self.view.state_dict().values(), self.model.state_dict().values()):
+                dst.copy_(src)
+            self.view_step, self.view_done = self.step, self.done
+
+    def advance(self, seconds: float, until_step: int | None = None, evaluate: bool = True) -> None:
+        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then evaluate (unless
+        ``evaluate`` is False: the background driver evaluates only when a frame is drawn)."""
         t0 = time.perf_counter()
         steps_before = self.step
         while not self.done:
@@ -187,41 +216,41 @@ class LiveRun:
         self.train_seconds += spent
         if self.step > steps_before and spent > 0:
             self.steps_per_s = (self.step - steps_before) / spent
-        self.evaluate()
+        if evaluate:
+            self.publish()
+            self.evaluate()
 
     @torch.no_grad()
     def evaluate(self) -> None:
-        """Generate the fixed 2,500 latent draws, score modes / high quality, and keep a timeline snapshot when the
-        number of modes changed or an eighth of the run has passed."""
-        was_training = self.model.training
-        self.model.eval()
-        self.fake = self.model.generate(self.eval_z)
-        self.model.train(was_training)
+        """Generate the fixed 2,500 latent draws from ``view``, score modes / high quality, and keep a timeline
+        snapshot when the number of modes changed or an eighth of the run has passed."""
+        self.fake = self.view.generate(self.eval_z)
         self.report = mode_report(self.fake, self.centres, self.target.std)
-        h = self.history
-        if h.eval_steps and h.eval_steps[-1] == self.step:
+        h, step = self.history, self.view_step
+        if h.eval_steps and h.eval_steps[-1] == step:
             return
-        h.eval_steps.append(self.step)
+        h.eval_steps.append(step)
         h.modes.append(self.report.modes)
         h.high_quality_pct.append(self.report.high_quality_pct)
         if self.first_full_step is None and self.report.modes == self.report.n_modes:
-            self.first_full_step, self.first_full_seconds = self.step, time.perf_counter() - self.started
+            self.first_full_step, self.first_full_seconds = step, time.perf_counter() - self.started
         last = self.snapshots[-1] if self.snapshots else None
-        if last is None or last.modes != self.report.modes or self.step - last.step >= self.settings.steps / TIMELINE \
-                or (self.done and last.step != self.step):
-            self.snapshots.append(Snapshot(self.step, self.fake[:TIMELINE_POINTS].numpy().copy(), self.report.modes,
+        if last is None or last.modes != self.report.modes or step - last.step >= self.settings.steps / TIMELINE \
+                or (self.view_done and last.step != step):
+            self.snapshots.append(Snapshot(step, self.fake[:TIMELINE_POINTS].numpy().copy(), self.report.modes,
                                            self.report.n_modes, self.report.high_quality_pct,
                                            np.array([c > 0 for c in self.report.counts])))
             del self.snapshots[:-TIMELINE]
 
     def panels(self, title: str = "") -> Any:
-        """The three live panels at the current step."""
-        return model_panels(self.model, self.target, self.real, self.fake, self.report, title)
+        """The three live panels of ``view`` (the last published step)."""
+        return model_panels(self.view, self.target, self.real, self.fake, self.report, title)
 
     def counter(self) -> str:
         """The modes counter shown beside the plots."""
         r = self.report
-        return f"**Modes captured: {r.modes} / {r.n_modes}** · high quality {r.high_quality_pct:.1f}% · step {self.step}"
+        return (f"**Modes captured: {r.modes} / {r.n_modes}** · high quality {r.high_quality_pct:.1f}% · "
+                f"step {self.view_step}")
 
 
 def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tensor, report: Any, title: str) -> Any:
@@ -237,6 +266,84 @@ def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tens
     return live_panels(real.numpy(), fake[:SHOWN].numpy(), target.mode_centres.numpy(),
                        np.array([c > 0 for c in report.counts]), target.bounds, tuple(a.numpy() for a in heat),
                        label, arrows_at.numpy(), arrows.numpy(), manifold.numpy(), title=title)
+
+
+_SLOTS = threading.BoundedSemaphore(MAX_LIVE)
+
+
+class LiveDriver:
+    """Trains one live run, or an A/B pair (B kept at A's generator step), in a background thread that publishes
+    each run's weights to its ``view`` between chunks; :meth:`frame` evaluates and draws the views meanwhile, so
+    drawing a frame holds the training up only for the copy of a few thousand weights.
+
+    At most ``MAX_LIVE`` drivers train at once (a clear ``gr.Error`` otherwise); a driver stops itself when nobody
+    asked for a frame for ``ORPHAN_S`` seconds (the page was closed), and frees its slot when its thread ends.
+    """
+
+    def __init__(self, runs: Sequence[LiveRun], cancel: threading.Event) -> None:
+        if not _SLOTS.acquire(timeout=3.0):      # a run that was just stopped may need a moment to end
+            raise gr.Error(f"{MAX_LIVE} live GAN trainings are already running on this machine. Stop one, or wait "
+                           "for one to finish, then press Start again.")
+        self.runs, self.cancel = list(runs), cancel
+        self.started = self.last_frame = time.perf_counter()
+        self.frames = 0
+        self.shown_snapshot = -1
+        self.orphaned = False
+        self._thread = threading.Thread(target=self._work, name="gan-live", daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """True once every run has ended (finished, stopped or diverged) and published its last weights."""
+        return all(r.view_done for r in self.runs)
+
+    def _work(self) -> None:
+        try:
+            with one_thread():
+                while not all(r.done for r in self.runs):
+                    if time.perf_counter() - self.last_frame > ORPHAN_S and not self.cancel.is_set():
+                        self.orphaned = True
+                        self.cancel.set()
+                    self._advance()
+                    for r in self.runs:
+                        r.publish()
+        except Exception as err:  # noqa: BLE001 - shown on the page instead of dying silently in a thread
+            for r in self.runs:
+                if not r.done:
+                    r.done, r.message = True, f"Training stopped by an error: {err}"
+                r.publish()
+        finally:
+            _SLOTS.release()
+
+    def _advance(self) -> None:
+        a, *others = self.runs
+        a.advance(WORK_S, evaluate=False)
+        for b in others:
+            b.advance(0.0, until_step=a.step, evaluate=False)   # B catches up to A's generator step
+            if a.done and not b.done:
+                b.advance(WORK_S, evaluate=False)
+
+    @contextmanager
+    def frame(self) -> Iterator[list[LiveRun]]:
+        """Evaluate every run's ``view`` on its 2,500 fixed latent draws and yield the runs to draw (their views
+        stay still meanwhile)."""
+        self.last_frame = time.perf_counter()
+        self.frames += 1
+        with ExitStack() as stack, one_thread():
+            for r in self.runs:
+                stack.enter_context(r.view_lock)
+            for r in self.runs:
+                r.evaluate()
+            yield self.runs
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for the background thread to end (after ``cancel`` or the last step)."""
+        self._thread.join(timeout)
+
+    def rates(self) -> tuple[float, float]:
+        """(generator steps per second of wall time, frames per second) since the start."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return self.runs[0].view_step / elapsed, self.frames / elapsed
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -280,74 +387,158 @@ class GANLab:
             seed=integer(seed, "Seed", 0, 2**31 - 1), steps=integer(steps, "Steps", 50, MAX_STEPS))
 
     # -- live training ---------------------------------------------------------------------------------------
-    def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
+    @staticmethod
+    def _replace_driver(session: dict[str, Any], key: str, runs: Sequence[LiveRun],
+                        stop: threading.Event) -> LiveDriver:
+        """Start a driver for ``runs`` under ``session[key]``, after ending this session's previous one."""
+        previous = session.pop(key, None)
+        if isinstance(previous, LiveDriver):
+            previous.cancel.set()
+            previous.join()
+        driver = LiveDriver(runs, stop)
+        session[key] = driver
+        return driver
+
+    def start_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                    depth: Any, normalization: Any, seed: Any, steps: Any,
-                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train a 2-D GAN from scratch, streaming the panels, curves, timeline, a status line and the modes counter
-        several times a second (Stop: :meth:`stop`)."""
+                   session: dict[str, Any] | None = None) -> list[Any]:
+        """Check the controls, start a 2-D GAN training in the background and return its first frame (panels,
+        curves, timeline, status, modes counter) and the frame timer, switched on."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
+        session = {} if session is None else session
         stop = register_run(session, "stop_live")
         with one_thread():
             run = LiveRun(s, cancel=stop)
-        t0, updates, shown_snapshot = time.perf_counter(), 0, -1
-        while True:
-            with one_thread():
-                run.advance(UPDATE_S)
-                figures = [run.panels(f"{s.loss} · {s.scheme}"
-                                      + (f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else "")
-                                      + f" · step {run.step}"),
-                           gan_curves({"run": run.history}, run.report.n_modes)]
-                # the timeline is resent only when it gained a snapshot (it is the heaviest figure to draw)
-                newest = run.snapshots[-1].step if run.snapshots else -1
-                figures.append(snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds)
-                               if newest != shown_snapshot or run.done else gr.skip())
-                shown_snapshot = newest
-            updates += 1
-            rate = updates / max(time.perf_counter() - t0, 1e-9)
-            status = (f"step {run.step}/{s.steps} · {run.steps_per_s:.0f} steps/s · {rate:.1f} updates/s")
-            if run.done:
-                head = (f"**Stopped** at step {run.step}/{s.steps} after" if run.stopped
-                        else f"Done: {run.step} steps in")
-                status = run.message or (f"{head} {time.perf_counter() - t0:.0f} s"
+        driver = self._replace_driver(session, "live", [run], stop)
+        outputs, done = self._live_frame(driver)
+        return [*outputs, gr.Timer(active=not done)]
+
+    def poll_live(self, session: dict[str, Any] | None = None) -> list[Any]:
+        """The next frame of this session's live run (the timer's tick); switches the timer off after the last."""
+        driver = session.get("live") if session else None
+        if not isinstance(driver, LiveDriver):
+            return [gr.skip()] * 5 + [gr.Timer(active=False)]
+        outputs, done = self._live_frame(driver)
+        if done:
+            session.pop("live", None)
+        return [*outputs, gr.Timer(active=not done)]
+
+    @staticmethod
+    def _live_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
+        """Panels, curves, timeline (only when it gained a snapshot: the heaviest figure to draw), status and counter
+        of a one-run driver, and whether the run had ended when the frame was taken."""
+        with driver.frame() as (run,):
+            done, s = run.view_done, run.settings
+            figures = [run.panels(f"{s.loss} · {s.scheme}"
+                                  + (f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else "")
+                                  + f" · step {run.view_step}"),
+                       gan_curves({"run": run.history.consistent()}, run.report.n_modes)]
+            newest = run.snapshots[-1].step if run.snapshots else -1
+            figures.append(snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds)
+                           if newest != driver.shown_snapshot or done else gr.skip())
+            driver.shown_snapshot = newest
+            steps_per_s, frames_per_s = driver.rates()
+            status = f"step {run.view_step}/{s.steps} · {steps_per_s:.0f} steps/s · {frames_per_s:.1f} updates/s"
+            if done:
+                elapsed = time.perf_counter() - driver.started
+                head = (f"**Stopped** at step {run.view_step}/{s.steps} after" if run.stopped
+                        else f"Done: {run.view_step} steps in")
+                status = run.message or (f"{head} {elapsed:.0f} s"
                                          + (f"; first {run.report.n_modes}/{run.report.n_modes} modes at step "
                                             f"{run.first_full_step}" if run.first_full_step else "") + ".")
-            yield [*figures, status, run.counter()]
-            if run.done:
-                return
+                if driver.orphaned:
+                    status += f" (stopped because the page asked for no update for {ORPHAN_S:.0f} s)"
+            return [*figures, status, run.counter()], done
 
-    def train_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
+    def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
+                   depth: Any, normalization: Any, seed: Any, steps: Any,
+                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """The streaming form of :meth:`start_live` for API clients: a frame every ``UPDATE_S`` seconds until the
+        run ends (Stop: :meth:`stop`)."""
+        session = {} if session is None else session
+        first = self.start_live(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps,
+                                session=session)
+        driver: LiveDriver = session["live"]
+        try:
+            yield first[:5]
+            done = driver.done
+            while not done:
+                time.sleep(UPDATE_S)
+                outputs, done = self._live_frame(driver)
+                yield outputs
+        finally:
+            driver.cancel.set()         # the client went away (or the run ended): nothing left to train
+            if session.get("live") is driver:
+                session.pop("live")
+
+    def start_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
                  loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
                  loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any,
-                 session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train configurations A and B side by side from the same seed on the same data stream, kept at the same
-        generator step, with their curves overlaid (Stop: :meth:`stop_ab`)."""
+                 session: dict[str, Any] | None = None) -> list[Any]:
+        """Start configurations A and B side by side from the same seed on the same data stream, kept at the same
+        generator step; returns the first frame (A panels, B panels, overlaid curves, status) and the timer."""
         try:
             sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
             sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
         except gr.Error as err:
             raise gr.Error(f"A/B: {err.message}") from err
+        session = {} if session is None else session
         stop = register_run(session, "stop_ab")
         with one_thread():
-            a, b = LiveRun(sa, cancel=stop), LiveRun(sb, cancel=stop)
-        t0 = time.perf_counter()
-        while True:
-            with one_thread():
-                a.advance(UPDATE_S / 2)
-                b.advance(0.0, until_step=a.step)   # B catches up to A's generator step
-                if a.done and not b.done:
-                    b.advance(UPDATE_S / 2)
-                figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step {a.step}"),
-                           b.panels(f"B: {sb.loss} · {sb.scheme} · step {b.step}"),
-                           gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B")]
-            finished = a.done and b.done
-            status = (f"step {max(a.step, b.step)}/{sa.steps} · A: {a.counter().replace('**', '')} · "
+            runs = [LiveRun(sa, cancel=stop), LiveRun(sb, cancel=stop)]
+        driver = self._replace_driver(session, "ab", runs, stop)
+        outputs, done = self._ab_frame(driver)
+        return [*outputs, gr.Timer(active=not done)]
+
+    def poll_ab(self, session: dict[str, Any] | None = None) -> list[Any]:
+        """The next frame of this session's A/B run (the timer's tick); switches the timer off after the last."""
+        driver = session.get("ab") if session else None
+        if not isinstance(driver, LiveDriver):
+            return [gr.skip()] * 4 + [gr.Timer(active=False)]
+        outputs, done = self._ab_frame(driver)
+        if done:
+            session.pop("ab", None)
+        return [*outputs, gr.Timer(active=not done)]
+
+    @staticmethod
+    def _ab_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
+        """Both runs' panels, their overlaid curves and a status line; and whether both had ended."""
+        with driver.frame() as (a, b):
+            sa, sb = a.settings, b.settings
+            finished = a.view_done and b.view_done
+            figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step {a.view_step}"),
+                       b.panels(f"B: {sb.loss} · {sb.scheme} · step {b.view_step}"),
+                       gan_curves({"A": a.history.consistent(), "B": b.history.consistent()}, a.report.n_modes, title="A vs B")]
+            status = (f"step {max(a.view_step, b.view_step)}/{sa.steps} · A: {a.counter().replace('**', '')} · "
                       f"B: {b.counter().replace('**', '')}")
             if finished:
                 head = "**Stopped** after" if a.stopped or b.stopped else "Done in"
-                status = f"{head} {time.perf_counter() - t0:.0f} s. " + status
-            yield [*figures, status]
-            if finished:
-                return
+                status = f"{head} {time.perf_counter() - driver.started:.0f} s. " + status
+                messages = " ".join(m for m in (a.message, b.message) if m)
+                if messages:
+                    status += f" {messages}"
+            return [*figures, status], finished
+
+    def train_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
+                 loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
+                 loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any,
+                 session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """The streaming form of :meth:`start_ab` for API clients (Stop: :meth:`stop_ab`)."""
+        session = {} if session is None else session
+        first = self.start_ab(target, seed, steps, width, depth, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a,
+                              norm_a, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, norm_b, session=session)
+        driver: LiveDriver = session["ab"]
+        try:
+            yield first[:4]
+            done = driver.done
+            while not done:
+                time.sleep(UPDATE_S)
+                outputs, done = self._ab_frame(driver)
+                yield outputs
+        finally:
+            driver.cancel.set()
+            if session.get("ab") is driver:
+                session.pop("ab")
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live run between two steps (it then sends its final state)."""
@@ -544,11 +735,19 @@ def build_tab() -> GANLab:
         live = gr.Plot(label="Live panels", elem_id="gan-live")
         curves = gr.Plot(label="Curves", elem_id="gan-curves")
         timeline = gr.Plot(label="Timeline", elem_id="gan-timeline")
-        session = gr.State({})  # this browser session's stop events (see register_run)
-        start.click(lab.train_live, [target, *controls[:5], width, depth, controls[5], seed, steps, session],
-                    [live, curves, timeline, status, counter], api_name="gan_train_live", concurrency_limit=2,
-                    concurrency_id="gan-training", show_progress="hidden")
+        session = gr.State({})  # this browser session's live runs and stop events (see LiveDriver, register_run)
+        frames = gr.Timer(POLL_S, active=False)  # pulls frames of the background run (see the module docstring)
+        live_inputs = [target, *controls[:5], width, depth, controls[5], seed, steps, session]
+        live_outputs = [live, curves, timeline, status, counter]
+        start.click(lab.start_live, live_inputs, [*live_outputs, frames], api_name="gan_start_live",
+                    concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
+        frames.tick(lab.poll_live, session, [*live_outputs, frames], api_name=False, concurrency_limit=4,
+                    concurrency_id="gan-frames", show_progress="hidden")
         stop.click(lab.stop, session, None, api_name="gan_stop", queue=False)
+        # the streaming endpoint for API clients (gradio_client): the same driver, a frame every UPDATE_S
+        api_live = gr.Button(visible=False)
+        api_live.click(lab.train_live, live_inputs, live_outputs, api_name="gan_train_live", concurrency_limit=MAX_LIVE,
+                       concurrency_id="gan-training", show_progress="hidden")
 
         gr.Markdown("### A/B: two configurations, same seed, same data\nBoth runs start from the same seed and "
                     "read the same stream of real batches; B is kept at A's generator step, and their curves are "
@@ -567,9 +766,16 @@ def build_tab() -> GANLab:
         live_a = gr.Plot(label="A", elem_id="gan-live-a")
         live_b = gr.Plot(label="B", elem_id="gan-live-b")
         ab_curves = gr.Plot(label="A vs B", elem_id="gan-ab-curves")
-        ab_start.click(lab.train_ab, [target, seed, steps, width, depth, *controls_a, *controls_b, session],
-                       [live_a, live_b, ab_curves, ab_status], api_name="gan_train_ab", concurrency_limit=2,
-                       concurrency_id="gan-training", show_progress="hidden")
+        ab_frames = gr.Timer(POLL_S, active=False)
+        ab_inputs = [target, seed, steps, width, depth, *controls_a, *controls_b, session]
+        ab_outputs = [live_a, live_b, ab_curves, ab_status]
+        ab_start.click(lab.start_ab, ab_inputs, [*ab_outputs, ab_frames], api_name="gan_start_ab",
+                       concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
+        ab_frames.tick(lab.poll_ab, session, [*ab_outputs, ab_frames], api_name=False, concurrency_limit=4,
+                       concurrency_id="gan-frames", show_progress="hidden")
+        api_ab = gr.Button(visible=False)
+        api_ab.click(lab.train_ab, ab_inputs, ab_outputs, api_name="gan_train_ab", concurrency_limit=MAX_LIVE,
+                     concurrency_id="gan-training", show_progress="hidden")
         ab_stop.click(lab.stop_ab, session, None, api_name="gan_stop_ab", queue=False)
 
         gr.Markdown("### Pretrained 2-D GANs\nTrained by `python -m gen_core train gan` (command, steps and wall time "

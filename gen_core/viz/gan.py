@@ -84,6 +84,13 @@ class GANHistory:
     modes: list[int] = field(default_factory=list)
     high_quality_pct: list[float] = field(default_factory=list)
 
+    def consistent(self) -> GANHistory:
+        """A copy cut to equal lengths: safe to draw while another thread is appending to this history."""
+        n = min(len(self.steps), len(self.d_loss), len(self.g_loss))
+        m = min(len(self.eval_steps), len(self.modes), len(self.high_quality_pct))
+        return GANHistory(self.steps[:n], self.d_loss[:n], self.g_loss[:n], self.eval_steps[:m], self.modes[:m],
+                          self.high_quality_pct[:m])
+
 
 @dataclass
 class Snapshot:
