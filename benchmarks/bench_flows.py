@@ -18,7 +18,8 @@ and compared with the target's true entropy. The load average (``os.getloadavg``
 
 Also reported for RealNVP: gen_core's RealNVP with its default batch norm between couplings, and gen_core's
 RealNVP trained by gen_core's shared ``train()`` loop (which also samples the target, clips gradients and checks
-finiteness).
+finiteness). ``--compile`` adds gen_core's and normflows' RealNVP with ``torch.compile``'d losses, and our loop with
+``TrainConfig(compile=True)`` (one untimed chunk first, in which it compiles).
 """
 
 from __future__ import annotations
@@ -170,17 +171,26 @@ class SharedLoop:
     """gen_core's RealNVP (no batch norm) trained by gen_core's own ``train()`` loop, which samples the target,
     clips gradients and checks finiteness itself; advanced ``chunk`` steps at a time (one "step" event each)."""
 
-    def __init__(self, kind: str, layers: int, width: int, batch: int, steps: int, chunk: int, seed: int) -> None:
+    def __init__(self, kind: str, layers: int, width: int, batch: int, steps: int, chunk: int, seed: int,
+                 compiled: bool = False) -> None:
         torch.manual_seed(seed)
-        self.name = f"gen_core {'RealNVP' if kind == 'realnvp' else 'spline'} in gen_core's train() loop"
+        self.name = (f"gen_core {'RealNVP' if kind == 'realnvp' else 'spline'} in gen_core's train() loop"
+                     + (", TrainConfig(compile=True)" if compiled else ""))
         self.module = Flow(FlowConfig(flow=kind, n_layers=layers, hidden=width, norm="none", n_bins=BINS,
                                       tail_bound=TAIL_BOUND))
-        cfg = TrainConfig(steps=steps, batch_size=batch, lr=1e-3, seed=seed, device="cpu", log_every=chunk,
-                          grad_clip=1000.0)
+        # compiled: one extra chunk first, untimed, in which the compilation happens
+        cfg = TrainConfig(steps=steps + (chunk if compiled else 0), batch_size=batch, lr=1e-3, seed=seed,
+                          device="cpu", log_every=chunk, grad_clip=1000.0, compile=compiled)
         target = make_target("ring", std=0.05)
         self.events = train(self.module, SamplerBatches(target, batch, seed, torch.device("cpu")), cfg)
         next(self.events)  # "start"
         self.rates: list[float] = []
+        self.compile_s = 0.0
+        if compiled:
+            t0 = time.perf_counter()
+            self.run_chunk(chunk)
+            self.rates.clear()
+            self.compile_s = time.perf_counter() - t0
 
     def run_chunk(self, chunk: int) -> None:
         t0 = time.perf_counter()
@@ -240,9 +250,14 @@ def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tenso
         if "torch.compile" in c.name:
             compile_s[c.name] = time.perf_counter() - t0
 
-    loop = SharedLoop(kind, args.layers, args.width, args.batch, n_batches, args.chunk, args.seed)
+    loops = [SharedLoop(kind, args.layers, args.width, args.batch, n_batches, args.chunk, args.seed)]
+    if args.compile and kind == "realnvp":
+        loops.append(SharedLoop(kind, args.layers, args.width, args.batch, n_batches, args.chunk, args.seed,
+                                compiled=True))
+        compile_s[loops[-1].name] = loops[-1].compile_s
     for start in range(0, n_batches, args.chunk):
-        loop.run_chunk(args.chunk)
+        for loop in loops:
+            loop.run_chunk(args.chunk)
         for c in contenders:
             model_s = 0.0
             t0 = time.perf_counter()
@@ -256,10 +271,12 @@ def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tenso
             c.rates.append(args.chunk / (time.perf_counter() - t0))
             c.model_ms.append(1e3 * model_s / args.chunk)
 
-    loop.finish()
-    loop.module.eval()
-    with torch.no_grad():
-        loop_nll = float(-torch.cat([loop.module.log_prob(x) for x in test_x.split(5000)]).double().mean())
+    loop_nll = []
+    for loop in loops:
+        loop.finish()
+        loop.module.eval()
+        with torch.no_grad():
+            loop_nll.append(float(-torch.cat([loop.module.log_prob(x) for x in test_x.split(5000)]).double().mean()))
     rows = []
     for c in contenders:
         with torch.no_grad():
@@ -271,10 +288,10 @@ def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tenso
                      "fwd_bwd_ms": statistics.median(c.model_ms), "step_ms": 1e3 / statistics.median(c.rates),
                      "steps_per_s_iqr": [q[0], q[2]], "test_nll": nll, "gap": nll - entropy,
                      "nonfinite_test_points": int((~finite).sum())})
-    rows.append({"model": loop.name, "params": sum(p.numel() for p in loop.module.parameters()),
-                 "steps_per_s": statistics.median(loop.rates), "fwd_bwd_ms": float("nan"),
-                 "step_ms": 1e3 / statistics.median(loop.rates), "test_nll": loop_nll, "gap": loop_nll - entropy,
-                 "nonfinite_test_points": 0})
+    loop_rows = [{"model": loop.name, "params": sum(p.numel() for p in loop.module.parameters()),
+                  "steps_per_s": statistics.median(loop.rates), "fwd_bwd_ms": float("nan"),
+                  "step_ms": 1e3 / statistics.median(loop.rates), "test_nll": nll, "gap": nll - entropy,
+                  "nonfinite_test_points": 0} for loop, nll in zip(loops, loop_nll)]
     ours = rows[0]
     ratios = {}
     for other in rows[1:3]:
@@ -292,6 +309,11 @@ def run_kind(kind: str, args: argparse.Namespace, batches: Tensor, test_x: Tenso
             "steps_per_s": ours_c["steps_per_s"] / theirs_c["steps_per_s"],
             "fwd_bwd": theirs_c["fwd_bwd_ms"] / ours_c["fwd_bwd_ms"],
             "nll_difference": ours_c["test_nll"] - theirs_c["test_nll"]}
+    if len(loop_rows) > 1:   # our train() loop with compile=True against normflows' eager model
+        ratios["normflows, gen_core train(compile=True)"] = {
+            "steps_per_s": loop_rows[1]["steps_per_s"] / rows[1]["steps_per_s"], "fwd_bwd": float("nan"),
+            "nll_difference": loop_rows[1]["test_nll"] - rows[1]["test_nll"]}
+    rows += loop_rows
     return {"kind": kind, "rows": rows, "ratios": ratios, "compile_s": compile_s}
 
 
@@ -310,8 +332,9 @@ def print_kind(res: dict, args: argparse.Namespace, n_batches: int) -> None:
     for name, sec in res.get("compile_s", {}).items():
         print(f"one-time compile of {name}: {sec:.1f} s (untimed warm-up)")
     for lib, r in res["ratios"].items():
-        print(f"gen_core / {lib}: {r['steps_per_s']:.2f}x steps/s ({r['fwd_bwd']:.2f}x on forward + backward "
-              f"alone); test NLL difference (gen_core - {lib}) {r['nll_difference']:+.3f} nats")
+        fb = "" if r["fwd_bwd"] != r["fwd_bwd"] else f" ({r['fwd_bwd']:.2f}x on forward + backward alone)"
+        print(f"gen_core / {lib}: {r['steps_per_s']:.2f}x steps/s{fb}; test NLL difference (gen_core - {lib}) "
+              f"{r['nll_difference']:+.3f} nats")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -168,7 +168,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and resume is None:
         print(f"--resume: no training state in {out}; starting from scratch", file=sys.stderr)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                     log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out))
+                     log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
+                     compile=args.compile)
     command = "python -m gen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
     title = f"gen_core {args.model} on Fashion-MNIST (latent {args.latent_dim})"
     summary = {
@@ -264,6 +265,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--compile", action="store_true",
+                   help="vae/autoencoder/flow: run the loss under torch.compile (a one-time compile, then faster steps)")
     t.add_argument("--latent-dim", type=int, default=16)
     t.add_argument("--channels", type=int, default=32)
     t.add_argument("--hidden", type=int, default=None,

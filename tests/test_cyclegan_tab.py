@@ -171,3 +171,36 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#cg-status").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "cyclegan_tab.png"), full_page=True)
+
+
+@needs_models
+def test_browser_draw_a_sketch_and_translate_it(page):
+    page.set_default_timeout(120_000)
+    page.get_by_role("tab", name="CycleGAN").click()
+    page.locator("#cg-sketch button[aria-label='Brush']").first.click()   # the sketchpad starts with no tool
+    canvas = page.locator("#cg-sketch canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box and box["width"] > 50, box
+    # a T-shirt outline in dark strokes (shoulders, sleeves, sides, hem) inside the square drawing area, which is
+    # centred in the wider canvas element
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.4 * min(box["width"], box["height"])
+    outline = [(-0.3, -0.8), (0.3, -0.8), (0.9, -0.4), (0.7, -0.1), (0.45, -0.3), (0.45, 0.85), (-0.45, 0.85),
+               (-0.45, -0.3), (-0.7, -0.1), (-0.9, -0.4), (-0.3, -0.8)]
+    page.mouse.move(cx + outline[0][0] * r, cy + outline[0][1] * r)
+    page.mouse.down()
+    for fx, fy in outline[1:]:
+        page.mouse.move(cx + fx * r, cy + fy * r, steps=8)
+    page.mouse.up()
+    page.locator("#cg-translate-drawing").click()
+    page.wait_for_selector("#cg-output img")
+    page.wait_for_selector("#cg-roundtrip img")
+    page.wait_for_selector("#cg-heatmap .js-plotly-plot")
+    deadline = time.time() + 60
+    while "cycle error" not in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
+    status = page.inner_text("#cg-status")
+    assert "sketch → garment" in status and "cycle error" in status, status
+    assert not page.locator("#cg-status .error, .toast-body.error").count()
+    page.locator("#cg-sketch").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "cyclegan_drawing.png"), full_page=False)

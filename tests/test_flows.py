@@ -321,3 +321,21 @@ def test_norm_defaults():
     assert not any(isinstance(m, BatchNormFlow) for m in Flow(FlowConfig(flow="spline")).layers)
     assert isinstance(Flow(FlowConfig(flow="nice")).layers[-1], DiagonalScaling)
     assert math.isclose(FlowConfig().bn_momentum, 0.9)
+
+
+def test_compiled_training_follows_the_eager_losses():
+    # TrainConfig(compile=True) runs the loss under torch.compile (inductor): the same steps as eager, to float error.
+    from gen_core.data.toy2d import make_target
+    from gen_core.train import TrainConfig, train
+    from gen_core.train.loop import SamplerBatches
+
+    losses = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        flow = Flow(FlowConfig(flow="realnvp", n_layers=2, hidden=16, norm="none"))
+        cfg = TrainConfig(steps=6, batch_size=64, seed=0, device="cpu", log_every=1, compile=compiled)
+        source = SamplerBatches(make_target("ring"), 64, 0, torch.device("cpu"))
+        losses[compiled] = [e.metrics["loss"] for e in train(flow, source, cfg) if e.kind == "step"]
+    assert len(losses[True]) == 6
+    assert losses[True] == pytest.approx(losses[False], abs=1e-4)
+    assert losses[False][-1] < losses[False][0]      # it trains

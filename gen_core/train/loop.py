@@ -56,6 +56,8 @@ class TrainConfig:
     sample_every: int = 0              # 0 = only at the end (when a sample_fn is given)
     checkpoint_every: int = 0          # 0 = only at the end (when out_dir is set)
     out_dir: str | None = None         # Hub-format checkpoint folder
+    compile: bool = False              # run the model's forward (loss) under torch.compile: ~1.5x faster steps for
+                                       # small flows on CPU, after a one-time compile of tens of seconds
 
 
 @dataclass
@@ -307,6 +309,8 @@ class LikelihoodTask:
         if self.distributed:
             ids = [device.index if device.index is not None else dist_info.local_rank] if device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if config.compile:
+            self.net = torch.compile(self.net)
         self.params = [p for p in model.parameters() if p.requires_grad]
         # fused Adam: one kernel over all parameters instead of one small op per tensor (measured 4x faster
         # optimizer steps on CPU for a flow's 48 tensors); same update rule

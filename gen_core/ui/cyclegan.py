@@ -288,7 +288,7 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
                                    height=240, elem_id="cg-input")
                 translate_btn = gr.Button("Translate picture", variant="primary", elem_id="cg-translate")
             with gr.Column():
-                sketch = gr.Sketchpad(label="…or draw (dark strokes on white, or white on dark)", type="numpy",
+                sketch = gr.Sketchpad(label="…or draw: pick the brush (left), dark on white", type="numpy",
                                       image_mode="RGBA", canvas_size=(280, 280), height=300,
                                       brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=14,
                                                      color_mode="fixed"), elem_id="cg-sketch")
