@@ -181,15 +181,18 @@ class LiveRun:
 
     @torch.no_grad()
     def publish(self) -> None:
-        """Copy the trained weights (and the step reached) into ``view``."""
+        """Copy the trained weights (and the step reached) into ``view`` and evaluate it, so the curves get a point
+        per chunk of training however rarely frames are drawn."""
         with self.view_lock:
             for dst, src in zip(self.view.state_dict().values(), self.model.state_dict().values()):
                 dst.copy_(src)
-            self.view_step, self.view_done = self.step, self.done
+            self.view_step = self.step
+            self.evaluate()
+            self.view_done = self.done
 
     def advance(self, seconds: float, until_step: int | None = None, evaluate: bool = True) -> None:
-        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then evaluate (unless
-        ``evaluate`` is False: the background driver evaluates only when a frame is drawn)."""
+        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then publish and evaluate
+        (unless ``evaluate`` is False: the background driver publishes after B has caught up with A)."""
         t0 = time.perf_counter()
         steps_before = self.step
         while not self.done:
@@ -218,12 +221,11 @@ class LiveRun:
             self.steps_per_s = (self.step - steps_before) / spent
         if evaluate:
             self.publish()
-            self.evaluate()
 
     @torch.no_grad()
     def evaluate(self) -> None:
         """Generate the fixed 2,500 latent draws from ``view``, score modes / high quality, and keep a timeline
-        snapshot when the number of modes changed or an eighth of the run has passed."""
+        snapshot when the number of modes changed or an eighth of the run has passed (called by :meth:`publish`)."""
         self.fake = self.view.generate(self.eval_z)
         self.report = mode_report(self.fake, self.centres, self.target.std)
         h, step = self.history, self.view_step
@@ -273,8 +275,8 @@ _SLOTS = threading.BoundedSemaphore(MAX_LIVE)
 
 class LiveDriver:
     """Trains one live run, or an A/B pair (B kept at A's generator step), in a background thread that publishes
-    each run's weights to its ``view`` between chunks; :meth:`frame` evaluates and draws the views meanwhile, so
-    drawing a frame holds the training up only for the copy of a few thousand weights.
+    each run's weights to its ``view`` and evaluates it between chunks; :meth:`frame` draws the views meanwhile,
+    so drawing a frame does not hold up the training, and the curves are as fine with a slow page as a fast one.
 
     At most ``MAX_LIVE`` drivers train at once (a clear ``gr.Error`` otherwise); a driver stops itself when nobody
     asked for a frame for ``ORPHAN_S`` seconds (the page was closed), and frees its slot when its thread ends.
@@ -325,15 +327,12 @@ class LiveDriver:
 
     @contextmanager
     def frame(self) -> Iterator[list[LiveRun]]:
-        """Evaluate every run's ``view`` on its 2,500 fixed latent draws and yield the runs to draw (their views
-        stay still meanwhile)."""
+        """Yield the runs to draw, their views, evaluations and curves held still meanwhile."""
         self.last_frame = time.perf_counter()
         self.frames += 1
         with ExitStack() as stack, one_thread():
             for r in self.runs:
                 stack.enter_context(r.view_lock)
-            for r in self.runs:
-                r.evaluate()
             yield self.runs
 
     def join(self, timeout: float = 10.0) -> None:
