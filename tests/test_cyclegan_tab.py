@@ -153,6 +153,17 @@ def test_api_toy_streams_and_stop_ends_it(client):
 
 # --- Browser -----------------------------------------------------------------------------------------------------------
 
+def _wait_for_three_outputs(page) -> str:
+    """Wait for the translation, the round trip and the cycle-error heatmap; returns the status text."""
+    page.wait_for_selector("#cg-output img")
+    page.wait_for_selector("#cg-roundtrip img")
+    page.wait_for_selector("#cg-heatmap .js-plotly-plot")
+    deadline = time.time() + 60
+    while "cycle error" not in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
+    return page.inner_text("#cg-status")
+
+
 @needs_models
 def test_browser_pick_example_translate_and_see_three_outputs(page):
     page.set_default_timeout(120_000)
@@ -161,13 +172,7 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
     page.locator("#cg-examples img").nth(1).click()
     page.wait_for_selector("#cg-input img")
     page.locator("#cg-translate").dispatch_event("click")
-    page.wait_for_selector("#cg-output img")
-    page.wait_for_selector("#cg-roundtrip img")
-    page.wait_for_selector("#cg-heatmap .js-plotly-plot")
-    deadline = time.time() + 60
-    while "cycle error" not in page.inner_text("#cg-status") and time.time() < deadline:
-        time.sleep(0.3)
-    assert "sketch → garment" in page.inner_text("#cg-status")
+    assert "sketch → garment" in _wait_for_three_outputs(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#cg-status").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "cyclegan_tab.png"), full_page=True)
@@ -193,13 +198,7 @@ def test_browser_draw_a_sketch_and_translate_it(page):
         page.mouse.move(cx + fx * r, cy + fy * r, steps=8)
     page.mouse.up()
     page.locator("#cg-translate-drawing").click()
-    page.wait_for_selector("#cg-output img")
-    page.wait_for_selector("#cg-roundtrip img")
-    page.wait_for_selector("#cg-heatmap .js-plotly-plot")
-    deadline = time.time() + 60
-    while "cycle error" not in page.inner_text("#cg-status") and time.time() < deadline:
-        time.sleep(0.3)
-    status = page.inner_text("#cg-status")
+    status = _wait_for_three_outputs(page)
     assert "sketch → garment" in status and "cycle error" in status, status
     assert not page.locator("#cg-status .error, .toast-body.error").count()
     page.locator("#cg-sketch").scroll_into_view_if_needed()

@@ -404,23 +404,48 @@ class GANLab:
         """Check the controls, start a 2-D GAN training in the background and return its first frame (panels,
         curves, timeline, status, modes counter) and the frame timer, switched on."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
-        session = {} if session is None else session
-        stop = register_run(session, "stop_live")
-        with one_thread():
-            run = LiveRun(s, cancel=stop)
-        driver = self._replace_driver(session, "live", [run], stop)
-        outputs, done = self._live_frame(driver)
-        return [*outputs, gr.Timer(active=not done)]
+        return self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
 
     def poll_live(self, session: dict[str, Any] | None = None) -> list[Any]:
         """The next frame of this session's live run (the timer's tick); switches the timer off after the last."""
-        driver = session.get("live") if session else None
-        if not isinstance(driver, LiveDriver):
-            return [gr.skip()] * 5 + [gr.Timer(active=False)]
-        outputs, done = self._live_frame(driver)
-        if done:
-            session.pop("live", None)
+        return self._poll(session, "live", self._live_frame, 5)
+
+    def _start(self, session: dict[str, Any], key: str, stop_key: str, settings: Sequence[LiveSettings],
+               frame: Any) -> list[Any]:
+        """Build the runs, start their driver under ``session[key]`` and return its first frame and the timer."""
+        stop = register_run(session, stop_key)
+        with one_thread():
+            runs = [LiveRun(s, cancel=stop) for s in settings]
+        driver = self._replace_driver(session, key, runs, stop)
+        outputs, done = frame(driver)
         return [*outputs, gr.Timer(active=not done)]
+
+    @staticmethod
+    def _poll(session: dict[str, Any] | None, key: str, frame: Any, n_outputs: int) -> list[Any]:
+        """A timer tick: the next frame of ``session[key]``, dropping the driver and the timer after its last."""
+        driver = session.get(key) if session else None
+        if not isinstance(driver, LiveDriver):
+            return [gr.skip()] * n_outputs + [gr.Timer(active=False)]
+        outputs, done = frame(driver)
+        if done:
+            session.pop(key, None)
+        return [*outputs, gr.Timer(active=not done)]
+
+    @staticmethod
+    def _stream(first: list[Any], session: dict[str, Any], key: str, frame: Any) -> Iterator[list[Any]]:
+        """The streaming endpoints: ``first`` (without its timer), then a frame every ``UPDATE_S`` until the end."""
+        driver: LiveDriver = session[key]
+        try:
+            yield first[:-1]
+            done = driver.done
+            while not done:
+                time.sleep(UPDATE_S)
+                outputs, done = frame(driver)
+                yield outputs
+        finally:
+            driver.cancel.set()         # the client went away (or the run ended): nothing left to train
+            if session.get(key) is driver:
+                session.pop(key)
 
     @staticmethod
     def _live_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
@@ -457,18 +482,7 @@ class GANLab:
         session = {} if session is None else session
         first = self.start_live(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps,
                                 session=session)
-        driver: LiveDriver = session["live"]
-        try:
-            yield first[:5]
-            done = driver.done
-            while not done:
-                time.sleep(UPDATE_S)
-                outputs, done = self._live_frame(driver)
-                yield outputs
-        finally:
-            driver.cancel.set()         # the client went away (or the run ended): nothing left to train
-            if session.get("live") is driver:
-                session.pop("live")
+        yield from self._stream(first, session, "live", self._live_frame)
 
     def start_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
                  loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
@@ -481,23 +495,11 @@ class GANLab:
             sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
         except gr.Error as err:
             raise gr.Error(f"A/B: {err.message}") from err
-        session = {} if session is None else session
-        stop = register_run(session, "stop_ab")
-        with one_thread():
-            runs = [LiveRun(sa, cancel=stop), LiveRun(sb, cancel=stop)]
-        driver = self._replace_driver(session, "ab", runs, stop)
-        outputs, done = self._ab_frame(driver)
-        return [*outputs, gr.Timer(active=not done)]
+        return self._start({} if session is None else session, "ab", "stop_ab", [sa, sb], self._ab_frame)
 
     def poll_ab(self, session: dict[str, Any] | None = None) -> list[Any]:
         """The next frame of this session's A/B run (the timer's tick); switches the timer off after the last."""
-        driver = session.get("ab") if session else None
-        if not isinstance(driver, LiveDriver):
-            return [gr.skip()] * 4 + [gr.Timer(active=False)]
-        outputs, done = self._ab_frame(driver)
-        if done:
-            session.pop("ab", None)
-        return [*outputs, gr.Timer(active=not done)]
+        return self._poll(session, "ab", self._ab_frame, 4)
 
     @staticmethod
     def _ab_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
@@ -526,18 +528,7 @@ class GANLab:
         session = {} if session is None else session
         first = self.start_ab(target, seed, steps, width, depth, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a,
                               norm_a, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, norm_b, session=session)
-        driver: LiveDriver = session["ab"]
-        try:
-            yield first[:4]
-            done = driver.done
-            while not done:
-                time.sleep(UPDATE_S)
-                outputs, done = self._ab_frame(driver)
-                yield outputs
-        finally:
-            driver.cancel.set()
-            if session.get("ab") is driver:
-                session.pop("ab")
+        yield from self._stream(first, session, "ab", self._ab_frame)
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live run between two steps (it then sends its final state)."""
