@@ -78,8 +78,13 @@ class _FactorCopy(VAE):
 
 
 def test_encoder_mean_fn_returns_cpu_means(vae):
-    images, _ = DSprites().sample(4, 0)
-    torch.testing.assert_close(encoder_mean_fn(vae)(images), vae.encode(images)[0])
+    images, _ = DSprites().sample(10, 0)
+    with torch.no_grad():
+        expected = vae.encode(images)[0]
+    # mini-batches (3, 3, 3, 1) of a channels-last copy: the same means, and the caller's model untouched
+    torch.testing.assert_close(encoder_mean_fn(vae, batch_size=3)(images), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(encoder_mean_fn(vae)(images), expected, atol=1e-5, rtol=1e-5)
+    assert all(p.is_contiguous() for p in vae.parameters())
 
 
 def test_cli_trains_and_scores_a_dsprites_beta_vae(tmp_path: Path):

@@ -8,6 +8,7 @@ Lecture notes 000 A.3.2 and 001 (beta-VAE: "disentangled" latents, empirically, 
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 import numpy as np
@@ -22,13 +23,27 @@ from gen_core.models.vae import VAE
 N_HELD_OUT = 10_000  # images for ELBO, KL, reconstruction error, per-dim KL and the MI heatmap
 
 
-def encoder_mean_fn(model: VAE) -> Any:
-    """The representation every metric scores: the encoder mean ``mu(x)``, batched on the model's device."""
-    device = next(model.parameters()).device
+ENCODE_BATCH = 64  # images per encoder call: on this CPU batch 64 runs ~2x the images/s of 4096 (cache-bound)
 
-    @torch.no_grad()
+
+def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH) -> Any:
+    """The representation every metric scores: the encoder mean ``mu(x)`` on the model's device.
+
+    The metrics hand over up to 4,096 images at a time; they are encoded ``batch_size`` at a time by a
+    channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here). The
+    caller's model is left as it is.
+    """
+    device = next(model.parameters()).device
+    encoder = model
+    if device.type == "cpu":
+        encoder = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
-        return model.encode(x.to(device))[0].cpu()
+        x = x.to(device)
+        if device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return torch.cat([encoder.encode(b)[0] for b in x.split(batch_size)]).cpu()
 
     return represent
 
@@ -47,7 +62,8 @@ def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED)
     model.eval()
     images, factors = held_out_images(n, seed)
     kl = kl_per_dim(model, images)
-    codes = torch.cat([encoder_mean_fn(model)(images[i:i + 2000]) for i in range(0, n, 2000)]).numpy()
+    represent = encoder_mean_fn(model)
+    codes = torch.cat([represent(images[i:i + 2000]) for i in range(0, n, 2000)]).numpy()
     mi = mutual_info_matrix(codes, factors)
     return {"kl_per_dim": [round(float(v), 5) for v in kl],
             "mutual_info": [[round(float(v), 5) for v in row] for row in mi],
