@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APT=(dataset-fashion-mnist)
-[ "${1:-}" = "dev" ] && APT+=(chromium)
+[ "${1:-}" = "dev" ] && APT+=(chromium g++)   # g++: torch.compile's CPU code generator (TrainConfig(compile=True) test)
 missing=()
 for p in "${APT[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
