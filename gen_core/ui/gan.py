@@ -61,6 +61,7 @@ POLL_S = 0.1               # the page asks for a new frame this often (and never
 WORK_S = 0.02              # training between two chances for a frame to pause the background thread
 ORPHAN_S = 120.0           # a live run is stopped when its page has not asked for a frame for this long
 MAX_LIVE = 2               # live trainings at once on this machine (each keeps one core busy)
+DEFAULT_PRETRAINED = "gan-ring-lsgan"   # shown first: the ring's best configuration over 5 training seeds
 SHOWN = 300                # samples drawn in the scatter (the metrics use all 2,500)
 ARROWS = 80                # fakes that carry a gradient arrow
 TIMELINE = 8               # snapshots kept in the timeline
@@ -771,11 +772,12 @@ def build_tab() -> GANLab:
         gr.Markdown("### Pretrained 2-D GANs\nTrained by `python -m gen_core train gan` (command, steps and wall time "
                     "in each model card): the best configuration and a collapsing baseline on the ring and the grid.")
         with gr.Row():
-            pre_name = gr.Dropdown(lab.pretrained, value=lab.pretrained[0] if lab.pretrained else None,
+            default = DEFAULT_PRETRAINED if DEFAULT_PRETRAINED in lab.pretrained else (lab.pretrained or [None])[0]
+            pre_name = gr.Dropdown(lab.pretrained, value=default,
                                    label="Pretrained GAN", elem_id="gan-pretrained")
             pre_seed = Number(value=0, precision=0, label="Sample seed", minimum=0)
             pre_btn = gr.Button("Show", elem_id="gan-pretrained-show")
-        first = lab.show_pretrained(lab.pretrained[0], 0) if lab.pretrained else [None, "No pretrained 2-D GANs installed."]
+        first = lab.show_pretrained(default, 0) if lab.pretrained else [None, "No pretrained 2-D GANs installed."]
         pre_text = gr.Markdown(first[1], elem_id="gan-pretrained-text")
         pre_plot = gr.Plot(first[0], label="Pretrained GAN", elem_id="gan-pretrained-plot")
         pre_btn.click(lab.show_pretrained, [pre_name, pre_seed], [pre_plot, pre_text], api_name="gan_show_pretrained")
