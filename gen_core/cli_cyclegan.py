@@ -76,6 +76,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--pool-size", type=int, default=50, help="cyclegan: past fakes shown to the discriminators")
     g.add_argument("--decay-start", type=float, default=0.5,
                    help="cyclegan: fraction of steps at constant lr before the linear decay to 0")
+    g.add_argument("--init-from", default=None,
+                   help="cyclegan: start from the weights of this trained CycleGAN folder (same architecture) and "
+                        "train --steps more, with a fresh optimizer and the schedule above")
 
 
 def handles(model: HubModule) -> bool:
@@ -109,6 +112,25 @@ def eval_note(pair: str) -> str:
             "after translation (and before, as `source_rate_*`). " + common)
 
 
+def init_from(model: CycleGAN, folder: Path) -> int:
+    """Load a trained CycleGAN's weights (safetensors) into ``model``; returns the steps its card records.
+
+    The folder's config must describe the same networks as ``model``'s, else a clear error.
+    """
+    from gen_core.hub import WEIGHTS_NAME, load_state_into, read_card_metadata, read_config
+
+    config = read_config(folder)
+    ours = model.config_dict
+    different = sorted(k for k in ours if k in config and config[k] != ours[k])
+    if config.get("model_type") != "cyclegan" or different:
+        raise ValueError(f"--init-from {folder}: not a CycleGAN of this run's shape (differs in "
+                         f"{different or ['model_type']}); pass the --pair, --channels, --res-blocks and --d-channels "
+                         "of its card's command")
+    load_state_into(model, folder / WEIGHTS_NAME, device="cpu")
+    training = read_card_metadata(folder).get("gen_core_training", {})
+    return int(training.get("total_steps", training.get("steps", 0)))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a CycleGAN on a domain pair into a Hub-format folder, evaluate it, and write its card."""
     if args.threads:
@@ -124,6 +146,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                                     channels=args.channels, n_res_blocks=args.res_blocks,
                                     d_channels=args.d_channels, lambda_cycle=args.lambda_cycle,
                                     lambda_identity=args.lambda_identity, pool_size=args.pool_size))
+    init_steps = 0
+    if args.init_from and resume is None:
+        init_steps = init_from(model, Path(args.init_from))
     optim = CycleGANOptim(lr=args.lr, decay_start=args.decay_start)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out))
@@ -137,6 +162,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                f"of {args.pool_size} past fakes, Adam lr {args.lr:g} with beta1 = 0.5, constant for "
                f"{args.decay_start:.0%} of the steps and then linear to 0. Batch {args.batch_size} (Zhu et al. use "
                f"1) and far fewer updates than the paper: a CPU run. " + SUMMARY[args.pair])
+    if args.init_from:
+        summary += (f" Initialised from the weights of `{args.init_from}` ({init_steps:,} steps), then trained "
+                    f"{args.steps:,} more steps with a fresh optimizer on the schedule above: "
+                    f"{init_steps + args.steps:,} steps in all.")
     device_name = str(device)
 
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
@@ -169,6 +198,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
                               "lr": args.lr, "decay_start": args.decay_start, "seed": args.seed, "pair": args.pair,
                               "command": command}}
+    if args.init_from:
+        card_data["gen_core_training"].update({"init_from": str(args.init_from), "init_steps": init_steps,
+                                               "total_steps": init_steps + step})
     model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
     if not args.keep_state:
         for name in (STATE_JSON, STATE_TENSORS):

@@ -334,3 +334,20 @@ def test_test_sources_equal_the_full_pairs_test_images(name, direction):
     assert torch.equal(test_sources(name, direction, 12), full[:12])
     with pytest.raises(ValueError, match="direction"):
         test_sources(name, "up", 3)
+
+
+def test_init_from_loads_a_trained_cyclegan_and_refuses_another_shape(tmp_path):
+    from gen_core.cli_cyclegan import init_from
+
+    trained = tiny()
+    trained.save_pretrained(tmp_path / "cg", card="# test", card_data={"gen_core_training": {"steps": 1234}})
+    fresh = tiny()
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.add_(1.0)                      # different weights until init_from loads the trained ones
+    assert not torch.equal(next(fresh.parameters()), next(trained.parameters()))
+    assert init_from(fresh, tmp_path / "cg") == 1234
+    for (name, a), b in zip(trained.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="not a CycleGAN of this run's shape.*channels"):
+        init_from(CycleGAN(CycleGANConfig(channels=8, n_res_blocks=1, d_channels=4)), tmp_path / "cg")
