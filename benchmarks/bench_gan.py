@@ -257,6 +257,8 @@ CANDIDATES = [  # the search for a best configuration that holds over 5 seeds (d
     Protocol(loss="lsgan", target="grid", steps=10000, batch=512, lr=5e-4, lr_schedule="linear_decay"),
     Protocol(loss="lsgan", target="grid", steps=20000, batch=512, lr=5e-4, lr_schedule="linear_decay"),
     Protocol(loss="lsgan", target="ring", steps=10000, batch=512, lr=5e-4, lr_schedule="linear_decay"),
+    Protocol(loss="lsgan", target="ring", steps=5000, batch=1024, lr_schedule="linear_decay"),
+    Protocol(loss="lsgan", target="ring", steps=8000, batch=512, lr_schedule="linear_decay"),
 ]
 # also tried, dropped after seeds 0 and 1 collapsed to 1 mode (results kept in the JSON): spectral norm on the critic
 # with non_saturating (ring, 5,000 steps) and with lsgan (grid, 10,000 steps), batch 512, lr 1e-3 linear decay
