@@ -55,9 +55,9 @@ LOSSES = list(losses.GAN_LOSSES)
 NORMALIZATIONS = ["none", "spectral"]
 MAX_STEPS = 20_000
 BATCH_SIZE = 256
-CHUNK = 10                 # the loop reports every CHUNK generator steps; the tab redraws at most every UPDATE_S
-UPDATE_S = 0.1             # seconds between the frames of the streaming API endpoints
-POLL_S = 0.1               # the page asks for a new frame this often (and never before it has drawn the last one)
+CHUNK = 10                 # the loop reports every CHUNK generator steps
+POLL_S = 0.1               # a frame this often: the page's timer asks (never before it has drawn the last one), and
+                           # the streaming API endpoints send one
 WORK_S = 0.02              # training between two chances for a frame to pause the background thread
 ORPHAN_S = 120.0           # a live run is stopped when its page has not asked for a frame for this long
 MAX_LIVE = 2               # live trainings at once on this machine (each keeps one core busy)
@@ -150,10 +150,8 @@ class LiveRun:
     done: bool = field(init=False, default=False)
     stopped: bool = field(init=False, default=False)                    # ended by ``cancel`` before its last step
     message: str = field(init=False, default="")
-    steps_per_s: float = field(init=False, default=0.0)
     first_full_step: int | None = field(init=False, default=None)      # first evaluation with every mode captured
     first_full_seconds: float | None = field(init=False, default=None)
-    train_seconds: float = field(init=False, default=0.0)               # time spent inside the training loop
     view_step: int = field(init=False, default=0)                       # the generator step ``view`` holds
     view_done: bool = field(init=False, default=False)                  # ``done`` when ``view`` was published
 
@@ -191,11 +189,10 @@ class LiveRun:
             self.evaluate()
             self.view_done = self.done
 
-    def advance(self, seconds: float, until_step: int | None = None, evaluate: bool = True) -> None:
-        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then publish and evaluate
-        (unless ``evaluate`` is False: the background driver publishes after B has caught up with A)."""
+    def advance(self, seconds: float, until_step: int | None = None, publish: bool = True) -> None:
+        """Run the loop for about ``seconds`` (or until ``until_step`` generator steps), then :meth:`publish`
+        (unless ``publish`` is False: the background driver publishes after B has caught up with A)."""
         t0 = time.perf_counter()
-        steps_before = self.step
         while not self.done:
             if until_step is not None and self.step >= until_step:
                 break
@@ -216,11 +213,7 @@ class LiveRun:
                 self.done, self.message = True, ev.message
             elif ev.kind in ("done", "cancelled"):
                 self.done, self.stopped = True, ev.kind == "cancelled"
-        spent = time.perf_counter() - t0
-        self.train_seconds += spent
-        if self.step > steps_before and spent > 0:
-            self.steps_per_s = (self.step - steps_before) / spent
-        if evaluate:
+        if publish:
             self.publish()
 
     @torch.no_grad()
@@ -320,11 +313,11 @@ class LiveDriver:
 
     def _advance(self) -> None:
         a, *others = self.runs
-        a.advance(WORK_S, evaluate=False)
+        a.advance(WORK_S, publish=False)
         for b in others:
-            b.advance(0.0, until_step=a.step, evaluate=False)   # B catches up to A's generator step
+            b.advance(0.0, until_step=a.step, publish=False)   # B catches up to A's generator step
             if a.done and not b.done:
-                b.advance(WORK_S, evaluate=False)
+                b.advance(WORK_S, publish=False)
 
     @contextmanager
     def frame(self) -> Iterator[list[LiveRun]]:
@@ -387,18 +380,6 @@ class GANLab:
             seed=integer(seed, "Seed", 0, 2**31 - 1), steps=integer(steps, "Steps", 50, MAX_STEPS))
 
     # -- live training ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _replace_driver(session: dict[str, Any], key: str, runs: Sequence[LiveRun],
-                        stop: threading.Event) -> LiveDriver:
-        """Start a driver for ``runs`` under ``session[key]``, after ending this session's previous one."""
-        previous = session.pop(key, None)
-        if isinstance(previous, LiveDriver):
-            previous.cancel.set()
-            previous.join()
-        driver = LiveDriver(runs, stop)
-        session[key] = driver
-        return driver
-
     def start_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                    depth: Any, normalization: Any, seed: Any, steps: Any,
                    session: dict[str, Any] | None = None) -> list[Any]:
@@ -413,11 +394,15 @@ class GANLab:
 
     def _start(self, session: dict[str, Any], key: str, stop_key: str, settings: Sequence[LiveSettings],
                frame: Any) -> list[Any]:
-        """Build the runs, start their driver under ``session[key]`` and return its first frame and the timer."""
-        stop = register_run(session, stop_key)
+        """Build the runs, start their driver under ``session[key]`` (after ending this session's previous one) and
+        return its first frame and the timer."""
+        stop = register_run(session, stop_key)     # sets the previous run's stop event
+        previous = session.pop(key, None)
+        if isinstance(previous, LiveDriver):
+            previous.join()                          # let it end and free its slot
         with one_thread():
             runs = [LiveRun(s, cancel=stop) for s in settings]
-        driver = self._replace_driver(session, key, runs, stop)
+        driver = session[key] = LiveDriver(runs, stop)
         outputs, done = frame(driver)
         return [*outputs, gr.Timer(active=not done)]
 
@@ -434,13 +419,13 @@ class GANLab:
 
     @staticmethod
     def _stream(first: list[Any], session: dict[str, Any], key: str, frame: Any) -> Iterator[list[Any]]:
-        """The streaming endpoints: ``first`` (without its timer), then a frame every ``UPDATE_S`` until the end."""
+        """The streaming endpoints: ``first`` (without its timer), then a frame every ``POLL_S`` until the end."""
         driver: LiveDriver = session[key]
         try:
             yield first[:-1]
             done = driver.done
             while not done:
-                time.sleep(UPDATE_S)
+                time.sleep(POLL_S)
                 outputs, done = frame(driver)
                 yield outputs
         finally:
@@ -478,7 +463,7 @@ class GANLab:
     def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                    depth: Any, normalization: Any, seed: Any, steps: Any,
                    session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """The streaming form of :meth:`start_live` for API clients: a frame every ``UPDATE_S`` seconds until the
+        """The streaming form of :meth:`start_live` for API clients: a frame every ``POLL_S`` seconds until the
         run ends (Stop: :meth:`stop`)."""
         session = {} if session is None else session
         first = self.start_live(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps,
@@ -735,7 +720,7 @@ def build_tab() -> GANLab:
         frames.tick(lab.poll_live, session, [*live_outputs, frames], api_name=False, concurrency_limit=4,
                     concurrency_id="gan-frames", show_progress="hidden")
         stop.click(lab.stop, session, None, api_name="gan_stop", queue=False)
-        # the streaming endpoint for API clients (gradio_client): the same driver, a frame every UPDATE_S
+        # the streaming endpoint for API clients (gradio_client): the same driver, a frame every POLL_S
         api_live = gr.Button(visible=False)
         api_live.click(lab.train_live, live_inputs, live_outputs, api_name="gan_train_live", concurrency_limit=MAX_LIVE,
                        concurrency_id="gan-training", show_progress="hidden")
