@@ -219,8 +219,8 @@ class LiveRun:
     @torch.no_grad()
     def evaluate(self) -> None:
         """Generate the fixed 2,500 latent draws from ``view``, score modes / high quality, and keep a timeline
-        snapshot when an eighth of the run has passed, or the number of modes changed and a 32nd has (called by
-        :meth:`publish`)."""
+        snapshot when the number of modes changed or an eighth of the run has passed; at most ``TIMELINE`` are kept,
+        spread over the run (called by :meth:`publish`)."""
         self.fake = self.view.generate(self.eval_z)
         self.report = mode_report(self.fake, self.centres, self.target.std)
         h, step = self.history, self.view_step
@@ -232,16 +232,17 @@ class LiveRun:
         if self.first_full_step is None and self.report.modes == self.report.n_modes:
             self.first_full_step, self.first_full_seconds = step, time.perf_counter() - self.started
         last = self.snapshots[-1] if self.snapshots else None
-        gap = step - last.step if last is not None else 0
-        # evaluations come every ~10 steps and the count of modes flickers between them: a change of modes earns a
-        # snapshot only a quarter of the regular spacing after the last one, so the timeline spans the run
-        spacing = self.settings.steps / TIMELINE
-        if last is None or gap >= spacing or (last.modes != self.report.modes and gap >= spacing / 4) \
+        if last is None or last.modes != self.report.modes or step - last.step >= self.settings.steps / TIMELINE \
                 or (self.view_done and last.step != step):
             self.snapshots.append(Snapshot(step, self.fake[:TIMELINE_POINTS].numpy().copy(), self.report.modes,
                                            self.report.n_modes, self.report.high_quality_pct,
                                            np.array([c > 0 for c in self.report.counts])))
-            del self.snapshots[:-TIMELINE]
+            if len(self.snapshots) > TIMELINE:
+                # keep the first and the newest and thin the middle where snapshots crowd: evaluations come every
+                # ~10 steps and the mode count flickers, so dropping the oldest would leave only the last steps
+                shots = self.snapshots
+                crowded = min(range(1, len(shots) - 1), key=lambda i: shots[i + 1].step - shots[i - 1].step)
+                del shots[crowded]
 
     def panels(self, title: str = "") -> Any:
         """The three live panels of ``view`` (the last published step)."""
