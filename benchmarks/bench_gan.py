@@ -259,6 +259,8 @@ CANDIDATES = [  # the search for a best configuration that holds over 5 seeds (d
     Protocol(loss="lsgan", target="ring", steps=10000, batch=512, lr=5e-4, lr_schedule="linear_decay"),
     Protocol(loss="lsgan", target="ring", steps=5000, batch=1024, lr_schedule="linear_decay"),
     Protocol(loss="lsgan", target="ring", steps=8000, batch=512, lr_schedule="linear_decay"),
+    Protocol(loss="lsgan", target="ring", steps=5000, batch=512, lr_schedule="linear_decay", hidden=256),
+    Protocol(loss="lsgan", target="ring", steps=5000, batch=512, lr_schedule="linear_decay", hidden=400, depth=4),
 ]
 # also tried, dropped after seeds 0 and 1 collapsed to 1 mode (results kept in the JSON): spectral norm on the critic
 # with non_saturating (ring, 5,000 steps) and with lsgan (grid, 10,000 steps), batch 512, lr 1e-3 linear decay
@@ -302,6 +304,8 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "gan.json"))
     ap.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, a tenth of the steps")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="candidates: only these seeds (the rest "
+                    "can follow in a later run; results are kept per seed)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     path = Path(args.json)
@@ -322,7 +326,8 @@ def main() -> None:
         run_protocols(best_protocols(args.quick), store, "best", path)
     if "candidates" in args.sections:
         print("candidates for a best configuration, 5 seeds", flush=True)
-        run_protocols([replace(c, seeds=(0,)) for c in CANDIDATES] if args.quick else CANDIDATES, store,
+        seeds = (0,) if args.quick else tuple(args.seeds or SEEDS)
+        run_protocols([replace(c, seeds=seeds) for c in CANDIDATES], store,
                       "candidates", path)
     if "table" in args.sections:
         print("every loss, 5 seeds", flush=True)

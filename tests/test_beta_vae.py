@@ -87,6 +87,36 @@ def test_encoder_mean_fn_returns_cpu_means(vae):
     assert all(p.is_contiguous() for p in vae.parameters())
 
 
+def test_frozen_encoder_matches_eager_and_falls_back_when_a_trace_would_not(vae):
+    images, _ = DSprites().sample(9, 1)
+    with torch.no_grad():
+        expected = vae.encode(images)[0]
+    represent = encoder_mean_fn(vae, batch_size=4)
+    first, again = represent(images), represent(images)   # eager, then the frozen graph
+    torch.testing.assert_close(first, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(again, expected, atol=1e-5, rtol=1e-5)
+
+    class Branchy(VAE):
+        """An encoder with a data-dependent Python branch: a trace records only the branch of its example."""
+
+        def __init__(self) -> None:
+            super().__init__(VAEConfig(latent_dim=10, architecture="conv64"))
+
+        def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            sign = 1.0 if float(x[0].sum()) > 0 else -1.0
+            mu = sign * (x.mean((1, 2, 3))[:, None].repeat(1, 10) + 1.0)
+            return mu, torch.zeros_like(mu)
+
+    blank = torch.zeros(4, 1, 64, 64)
+    mixed = torch.cat([images[:4], blank])          # batch 1 takes the + branch, batch 2 the - branch
+    model = Branchy()
+    represent = encoder_mean_fn(model, batch_size=4)
+    represent(mixed)
+    flipped = torch.cat([blank, images[:4]])        # a frozen + branch would give these images the wrong sign
+    expected = torch.cat([model.encode(blank)[0], model.encode(images[:4])[0]])
+    torch.testing.assert_close(represent(flipped), expected)
+
+
 def test_cli_trains_and_scores_a_dsprites_beta_vae(tmp_path: Path):
     out = tmp_path / "bvae"
     res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--beta", "4", "--steps", "6",

@@ -9,11 +9,12 @@ Lecture notes 000 A.3.2 and 001 (beta-VAE: "disentangled" latents, empirically, 
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gen_core.data.dsprites import FACTOR_NAMES, DSprites
 from gen_core.metrics.disentanglement import all_metrics, mig, mutual_info_matrix
@@ -24,26 +25,65 @@ N_HELD_OUT = 10_000  # images for ELBO, KL, reconstruction error, per-dim KL and
 
 
 ENCODE_BATCH = 64  # images per encoder call: on this CPU batch 64 runs ~2x the images/s of 4096 (cache-bound)
+FROZEN_TOLERANCE = 1e-4  # largest difference from the eager means accepted of the frozen graph on its first batch
 
 
-def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH) -> Any:
+class _MeanOf(nn.Module):
+    """``x -> model.encode(x)[0]`` as a module, so that ``torch.jit.trace`` can record it."""
+
+    def __init__(self, model: VAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.encode(x)[0]
+
+
+def _frozen_mean(mean: nn.Module, batches: list[Tensor], expected: list[Tensor]) -> Any:
+    """``mean`` traced on the first of ``batches`` and frozen for inference (weights prepacked for oneDNN, conv +
+    ReLU fused: ~1.5x the images/s of eager channels-last convolutions on this CPU), or None when tracing fails or
+    the frozen graph's means differ from the eager ones (``expected``) on any batch by more than
+    ``FROZEN_TOLERANCE`` (a trace that baked in a data-dependent branch, say)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frozen = torch.jit.optimize_for_inference(torch.jit.trace(mean, batches[0], check_trace=False))
+        for b, e in zip(batches, expected):
+            if (frozen(b) - e).abs().max().item() > FROZEN_TOLERANCE:
+                return None
+        return frozen
+    except (RuntimeError, TypeError, ValueError):
+        return None
+
+
+def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = True) -> Any:
     """The representation every metric scores: the encoder mean ``mu(x)`` on the model's device.
 
     The metrics hand over up to 4,096 images at a time; they are encoded ``batch_size`` at a time by a
-    channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here). The
+    channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here).
+    ``frozen`` (CPU): after the first call (eager), that copy is traced and frozen for inference
+    (:func:`_frozen_mean`; ~1.5x faster again), unless its means on the first call's images differ from the eager
+    ones; then every call stays eager. The
     caller's model is left as it is.
     """
     device = next(model.parameters()).device
-    encoder = model
-    if device.type == "cpu":
-        encoder = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    mean: Any = _MeanOf(model)
+    cpu = device.type == "cpu"
+    if cpu:
+        mean = _MeanOf(copy.deepcopy(model).eval().to(memory_format=torch.channels_last)).eval()
+    graph: list[Any] = [] if cpu and frozen else [mean]  # the encoder used, chosen on the first call
 
     @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
         x = x.to(device)
-        if device.type == "cpu":
+        if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
-        return torch.cat([encoder.encode(b)[0] for b in x.split(batch_size)]).cpu()
+        batches = list(x.split(batch_size))
+        if graph:
+            return torch.cat([graph[0](b) for b in batches]).cpu()
+        expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graph
+        graph.append(_frozen_mean(mean, batches, expected) or mean)
+        return torch.cat(expected).cpu()
 
     return represent
 
@@ -79,7 +119,7 @@ def mig_estimate(model: VAE, n: int = 2000, seed: int = 0) -> float:
     was_training = model.training
     model.eval()
     try:
-        return float(mig(DSprites(), encoder_mean_fn(model), seed=seed, num_train=n)["mig"])
+        return float(mig(DSprites(), encoder_mean_fn(model, frozen=False), seed=seed, num_train=n)["mig"])
     finally:
         model.train(was_training)
 
