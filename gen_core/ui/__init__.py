@@ -29,8 +29,12 @@ def configure_torch() -> None:
     them fight: measured here, a slider decode took 0.4 ms on one thread and 27 ms p50 on two under load.
     """
     torch.set_num_threads(int(os.environ.get("GEN_CORE_TORCH_THREADS", "1")))
-    # torch's first optimizer step imports torch._dynamo (~3 s): do it now, beside the start-up, not on a user's
-    # first click of a Train button.
+
+
+def warm_up_in_background() -> None:
+    """torch's first optimizer step imports torch._dynamo (~3 s of CPU): do it in a thread once the server is up,
+    not on a user's first click of a Train button, and not during the start-up, whose UI building it would slow
+    (both hold the GIL)."""
     threading.Thread(target=warm_up_optimizer, name="warm-up-optimizer", daemon=True).start()
 
 
