@@ -77,6 +77,31 @@ def plain_loop_steps_per_s(steps: int, seed: int = 0, hidden: int = 128, depth: 
     return steps / (time.perf_counter() - t0)
 
 
+def matmul_floor_steps_per_s(steps: int, hidden: int = 128, depth: int = 3, batch: int = 256) -> float:
+    """An upper bound for any fp32 implementation of one alternating step on one thread: only the matrix products
+    it cannot avoid (G forward; D forward on [real, fake]; D weight and hidden-input gradients; D forward on the
+    fakes again against the updated D; D input gradients; G weight and hidden-input gradients), each an ``out=``
+    product on preallocated tensors, nothing else. Steps/s of that alone."""
+    def layers(first: int, last: int) -> list[tuple[int, int]]:
+        dims = [first] + [hidden] * depth + [last]
+        return list(zip(dims[:-1], dims[1:]))                     # (in, out) per linear layer
+    g, d = layers(2, 2), layers(2, 1)
+    shapes: list[tuple[int, int, int]] = []                     # (m, k, n): (m, k) @ (k, n)
+    shapes += [(batch, i, o) for i, o in g]                                                  # G(z)
+    shapes += [(2 * batch, i, o) for i, o in d]                                              # D([real, fake])
+    shapes += [(o, 2 * batch, i) for i, o in d] + [(2 * batch, o, i) for i, o in d[1:]]      # D step backward
+    shapes += [(batch, i, o) for i, o in d] + [(batch, o, i) for i, o in d]                  # D(fake), dL/dfake
+    shapes += [(o, batch, i) for i, o in g] + [(batch, o, i) for i, o in g[1:]]              # G step backward
+    ops = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in shapes]
+    for a, b, c in ops:
+        torch.mm(a, b, out=c)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for a, b, c in ops:
+            torch.mm(a, b, out=c)
+    return steps / (time.perf_counter() - t0)
+
+
 def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
     """The tab's path for ``steps`` generator steps: ``GANLab.start_live`` trains in its background thread while
     this thread pulls a frame every ``POLL_S`` seconds as the page's timer does (figures serialised as Gradio
@@ -101,19 +126,22 @@ def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
 
 
 def bench_speed(rounds: int, steps: int) -> dict:
-    plain, live, redraw = [], [], []
+    plain, live, redraw, floor = [], [], [], []
     for r in range(rounds):
         plain.append(plain_loop_steps_per_s(steps, seed=r))
+        floor.append(matmul_floor_steps_per_s(steps))
         s, u = live_steps_per_s(steps, seed=r)
         live.append(s)
         redraw.append(u)
-        print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} frames/s",
-              flush=True)
+        print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} frames/s, "
+              f"matrix products alone {floor[-1]:.0f} steps/s", flush=True)
     return {"plain_steps_per_s": statistics.median(plain), "live_steps_per_s": statistics.median(live),
             "ratio_live_over_plain": statistics.median(live) / statistics.median(plain),
             "median_paired_ratio": statistics.median(b / a for a, b in zip(plain, live)),
             "live_redraws_per_s": statistics.median(redraw), "rounds": rounds, "steps_per_round": steps,
-            "plain_all": plain, "live_all": live}
+            "matmul_floor_steps_per_s": statistics.median(floor),
+            "ratio_matmul_floor_over_plain": statistics.median(b / a for a, b in zip(plain, floor)),
+            "plain_all": plain, "live_all": live, "floor_all": floor}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -341,6 +369,9 @@ def main() -> None:
         print(f"\nlive {s['live_steps_per_s']:.0f} steps/s vs plain {s['plain_steps_per_s']:.0f} steps/s: "
               f"x{s['ratio_live_over_plain']:.2f} (median of paired rounds x{s['median_paired_ratio']:.2f}); "
               f"{s['live_redraws_per_s']:.1f} frames/s")
+        if "matmul_floor_steps_per_s" in s:
+            print(f"the step's matrix products alone: {s['matmul_floor_steps_per_s']:.0f} steps/s, "
+                  f"x{s['ratio_matmul_floor_over_plain']:.2f} the plain loop (no implementation can pass this)")
     if "first8" in store:
         f = store["first8"]
         print(f"first 8/8 on the ring: {f['reached']}/{len(f['runs'])} runs, median {f['median_cpu_s']} CPU s, "
