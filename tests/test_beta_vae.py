@@ -95,6 +95,13 @@ def test_frozen_encoder_matches_eager_and_falls_back_when_a_trace_would_not(vae)
     first, again = represent(images), represent(images)   # eager, then the frozen graph
     torch.testing.assert_close(first, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(again, expected, atol=1e-5, rtol=1e-5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)                              # batches on two worker threads, in order
+    try:
+        torch.testing.assert_close(represent(images), expected, atol=1e-5, rtol=1e-5)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
     class Branchy(VAE):
         """An encoder with a data-dependent Python branch: a trace records only the branch of its example."""

@@ -222,3 +222,45 @@ def test_encoding_each_dsprites_image_once_gives_identical_scores():
     assert calls["n"] < n_plain  # repeated draws were looked up, not encoded again
     with pytest.raises(ValueError, match="too many"):
         EncodedOnce(type("Huge", (), {"num_factors": 2, "factor_sizes": (10**5, 10**5)})(), represent)
+
+
+def test_prefilled_code_table_gives_the_same_scores_as_encoding_every_draw():
+    """When the metrics will draw each observation many times over (here the smoke counts draw ~4,900 from 120
+    combinations), all_metrics encodes the whole factor grid up front, once, in one call: the scores equal those of
+    encoding every draw."""
+    from gen_core.metrics.disentanglement import all_metrics, expected_draws, PRESETS
+
+    class Grid:
+        num_factors, factor_sizes, deterministic = 3, (5, 6, 4), True
+
+        def sample_factors(self, n: int, rng: np.random.RandomState) -> np.ndarray:
+            return np.stack([rng.randint(s, size=n) for s in self.factor_sizes], axis=1)
+
+        def sample_observations_from_factors(self, factors: np.ndarray, rng) -> torch.Tensor:
+            return torch.as_tensor(factors, dtype=torch.float64)
+
+    calls: list[int] = []
+
+    def represent(x: torch.Tensor) -> torch.Tensor:   # elementwise, so batch composition cannot change a code
+        calls.append(len(x))
+        return torch.cat([torch.sin(x), x[:, :1] * 0.3 + x[:, 1:2]], dim=1)
+
+    assert expected_draws(PRESETS["smoke"]) >= 2 * 120
+    plain = all_metrics(Grid(), represent, seed=5, preset="smoke", encode_once=False)
+    calls.clear()
+    cached = all_metrics(Grid(), represent, seed=5, preset="smoke")
+    assert calls == [120]                                  # the grid, once, in one call
+    for key, field in (("beta_vae", "eval_accuracy"), ("factor_vae", "eval_accuracy"), ("mig", "mig"),
+                       ("dci", "disentanglement"), ("dci", "informativeness_test")):
+        assert cached[key][field] == plain[key][field], key
+    from gen_core.metrics.disentanglement import dci
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = dci(Grid(), represent, seed=2, num_train=500, num_test=200)
+        torch.set_num_threads(2)                           # the factors' fits on two threads: the same numbers
+        two = dci(Grid(), represent, seed=2, num_train=500, num_test=200)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one["importance"], two["importance"])
+    assert one["informativeness_test"] == two["informativeness_test"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -72,6 +73,26 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
     if cpu:
         mean = _MeanOf(copy.deepcopy(model).eval().to(memory_format=torch.channels_last)).eval()
     graph: list[Any] = [] if cpu and frozen else [mean]  # the encoder used, chosen on the first call
+    pools: dict[int, ThreadPoolExecutor] = {}  # by worker count
+
+    def encode_one(b: Tensor) -> Tensor:
+        with torch.inference_mode():  # per thread: the pool's threads do not inherit the caller's mode
+            return graph[0](b)
+
+    def encode_all(batches: list[Tensor]) -> list[Tensor]:
+        """The batches on ``torch.get_num_threads()`` worker threads of one intra-op thread each (CPU): torch
+        releases the GIL inside its kernels, and whole batches side by side use the cores better than splitting
+        each small convolution between them."""
+        workers = torch.get_num_threads()
+        if not cpu or workers < 2 or len(batches) < 2:
+            return [encode_one(b) for b in batches]
+        if workers not in pools:
+            pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="encode")
+        torch.set_num_threads(1)
+        try:
+            return list(pools[workers].map(encode_one, batches))
+        finally:
+            torch.set_num_threads(workers)
 
     @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
@@ -80,7 +101,7 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
             x = x.contiguous(memory_format=torch.channels_last)
         batches = list(x.split(batch_size))
         if graph:
-            return torch.cat([graph[0](b) for b in batches]).cpu()
+            return torch.cat(encode_all(batches)).cpu()
         expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graph
         graph.append(_frozen_mean(mean, batches, expected) or mean)
         return torch.cat(expected).cpu()
