@@ -226,8 +226,8 @@ def test_encoding_each_dsprites_image_once_gives_identical_scores():
 
 def test_prefilled_code_table_gives_the_same_scores_as_encoding_every_draw():
     """When the metrics will draw each observation many times over (here the smoke counts draw ~4,900 from 120
-    combinations), all_metrics encodes the whole factor grid up front, once, in one call: the scores equal those of
-    encoding every draw."""
+    combinations), all_metrics encodes the whole factor grid up front, once (DCI's draws first, its fits then
+    running beside the rest): the scores equal those of encoding every draw."""
     from gen_core.metrics.disentanglement import all_metrics, expected_draws, PRESETS
 
     class Grid:
@@ -249,7 +249,7 @@ def test_prefilled_code_table_gives_the_same_scores_as_encoding_every_draw():
     plain = all_metrics(Grid(), represent, seed=5, preset="smoke", encode_once=False)
     calls.clear()
     cached = all_metrics(Grid(), represent, seed=5, preset="smoke")
-    assert calls == [120]                                  # the grid, once, in one call
+    assert sum(calls) == 120 and len(calls) <= 3   # each combination once: DCI's draws, then the rest of the grid
     for key, field in (("beta_vae", "eval_accuracy"), ("factor_vae", "eval_accuracy"), ("mig", "mig"),
                        ("dci", "disentanglement"), ("dci", "informativeness_test")):
         assert cached[key][field] == plain[key][field], key

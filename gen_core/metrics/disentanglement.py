@@ -398,6 +398,7 @@ def dci(
     num_train: int = 10000,
     num_test: int = 5000,
     chunk_size: int = CHUNK_SIZE,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """DCI disentanglement, completeness and informativeness (Eastwood & Williams 2018), after disentanglement_lib.
 
@@ -410,11 +411,26 @@ def dci(
     Returns: {"disentanglement", "completeness", "informativeness_train", "informativeness_test",
     "importance" ((D, F)), "protocol_note"}.
     """
+    return dci_from_codes(*_dci_draws(ground_truth, representation_fn, seed, num_train, num_test, chunk_size),
+                          workers=workers)
+
+
+def _dci_draws(ground_truth: GroundTruth, representation_fn: RepresentationFn, seed: Seed, num_train: int,
+               num_test: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                        np.random.RandomState]:
+    """DCI's training and test codes and factors, and its random state after drawing them."""
     _check_count("num_train", num_train, 2)
     _check_count("num_test", num_test)
     rng = _random_state(seed)
     train_codes, train_factors = _sample_codes(ground_truth, representation_fn, num_train, rng, chunk_size)
     test_codes, test_factors = _sample_codes(ground_truth, representation_fn, num_test, rng, chunk_size)
+    return train_codes, train_factors, test_codes, test_factors, rng
+
+
+def dci_from_codes(train_codes: np.ndarray, train_factors: np.ndarray, test_codes: np.ndarray,
+                   test_factors: np.ndarray, rng: np.random.RandomState, workers: int | None = None
+                   ) -> dict[str, Any]:
+    """The part of :func:`dci` after the draws: one tree classifier per factor, importances and accuracies."""
     num_codes, num_factors = train_codes.shape[1], train_factors.shape[1]
     importance = np.zeros((num_codes, num_factors))
     train_accuracy, test_accuracy = [], []
@@ -433,9 +449,10 @@ def dci(
                     float(np.mean(model.predict(train_codes) == train_factors[:, k])),
                     float(np.mean(model.predict(test_codes) == test_factors[:, k])))
 
-    # The factors' fits side by side on workers threads (scikit-learn's trees release the GIL), the costliest
-    # (most classes) first; workers = torch's thread count, the compute budget the caller set (1 in the app).
-    workers = max(1, min(torch.get_num_threads(), num_factors))
+    # The factors' fits side by side on ``workers`` threads (scikit-learn's trees release the GIL in their loops),
+    # the costliest (most classes) first; by default torch's thread count, the compute budget the caller set (1 in
+    # the app). The same numbers with any count (each fit has its own seed, drawn above in factor order).
+    workers = max(1, min(workers or torch.get_num_threads(), num_factors))
     order = sorted(range(num_factors), key=lambda k: -len(np.unique(train_factors[:, k])))
     with ThreadPoolExecutor(workers) as pool:
         fits = dict(zip(order, pool.map(fit, order)))
@@ -569,11 +586,22 @@ def all_metrics(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     counts = PRESETS[preset]
+    dci_thread: ThreadPoolExecutor | None = None
+    dci_result = None
     if encode_once and getattr(ground_truth, "deterministic", False):
         cached = EncodedOnce(ground_truth, representation_fn)
-        if expected_draws(counts) >= 2 * len(cached.known):
-            cached.prefill()
         ground_truth, representation_fn = cached, cached.represent
+        if expected_draws(counts) >= 2 * len(cached.known):
+            # DCI's draws first; its tree fits (mostly Python, holding the GIL) then run in a second thread while
+            # this one encodes the rest of the grid (torch kernels, which release it). The same numbers as in turn.
+            c = counts["dci"]
+            draws = _dci_draws(cached, cached.represent, seed, c["num_train"], c["num_test"], chunk_size)
+            dci_thread = ThreadPoolExecutor(1, thread_name_prefix="dci")
+            dci_result = dci_thread.submit(dci_from_codes, *draws, workers=1)
+            try:
+                cached.prefill()
+            finally:
+                dci_thread.shutdown(wait=False)
     notes = [DCI_PROTOCOL_NOTE]
     if preset != "disentanglement_lib":
         notes.insert(0, f"Preset {preset!r}: fewer samples than disentanglement_lib ({counts}).")
@@ -582,7 +610,8 @@ def all_metrics(
         "factor_vae": factor_vae_score(ground_truth, representation_fn, seed, chunk_size=chunk_size,
                                        **counts["factor_vae"]),
         "mig": mig(ground_truth, representation_fn, seed, chunk_size=chunk_size, **counts["mig"]),
-        "dci": dci(ground_truth, representation_fn, seed, chunk_size=chunk_size, **counts["dci"]),
+        "dci": (dci_result.result() if dci_result is not None
+                else dci(ground_truth, representation_fn, seed, chunk_size=chunk_size, **counts["dci"])),
         "preset": preset,
         "protocol_note": " ".join(notes),
     }
