@@ -63,9 +63,9 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
     The metrics hand over up to 4,096 images at a time; they are encoded ``batch_size`` at a time by a
     channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here).
     ``frozen`` (CPU): after the first call (eager), that copy is traced and frozen for inference
-    (:func:`_frozen_mean`; ~1.5x faster again), unless its means on the first call's images differ from the eager
-    ones; then every call stays eager. The
-    caller's model is left as it is.
+    (:func:`_frozen_mean`; ~1.3-1.5x faster again), unless its means on the first call's images differ from the
+    eager ones; then every call stays eager. With ``torch.get_num_threads()`` > 1 the batches of a call run on
+    that many worker threads (``encode_all``). The caller's model is left as it is.
     """
     device = next(model.parameters()).device
     mean: Any = _MeanOf(model)
