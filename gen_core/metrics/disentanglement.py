@@ -525,12 +525,27 @@ class EncodedOnce:
         return self.ground_truth.sample_factors(n, rng)
 
     def prefill(self, chunk_size: int = 16384) -> None:
-        """Encode every factor combination now, in order, ``chunk_size`` at a time: cheaper than encoding them as
-        they are first drawn when the metrics will draw nearly all of them anyway (the disentanglement_lib counts
-        draw ~2.9 million observations of dSprites' 737,280, so 98% of them), since every call is then full."""
+        """Encode every factor combination not yet encoded, in order, ``chunk_size`` at a time: cheaper than encoding
+        them as they are first drawn when the metrics will draw nearly all of them anyway (the disentanglement_lib
+        counts draw ~2.9 million observations of dSprites' 737,280, so 98% of them), since every call is then full.
+        The next chunk is rendered in a second thread while this one is encoded."""
         total = len(self.known)
-        for start in range(0, total, chunk_size):
-            self.represent(torch.arange(start, min(start + chunk_size, total)))
+
+        def render(start: int) -> tuple[np.ndarray, Tensor]:
+            flat = np.arange(start, min(start + chunk_size, total))
+            new = flat[~self.known[flat]]       # chunks are disjoint: the encoding thread writes other entries
+            factors = np.stack(np.unravel_index(new, self.factor_sizes), axis=1)
+            return new, self.ground_truth.sample_observations_from_factors(factors, None)
+
+        starts = list(range(0, total, chunk_size))
+        with ThreadPoolExecutor(1, thread_name_prefix="render") as renderer:
+            ahead = renderer.submit(render, starts[0])
+            for i in range(len(starts)):
+                new, observations = ahead.result()
+                if i + 1 < len(starts):
+                    ahead = renderer.submit(render, starts[i + 1])
+                if len(new):
+                    self._store(new, observations)
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.RandomState) -> Tensor:
         """Flat indices (n,) of the factor combinations, standing in for the observations."""
@@ -542,19 +557,23 @@ class EncodedOnce:
         new = np.unique(flat_np[~self.known[flat_np]])
         if len(new):
             factors = np.stack(np.unravel_index(new, self.factor_sizes), axis=1)
-            with torch.no_grad():
-                z = self.representation_fn(self.ground_truth.sample_observations_from_factors(factors, None))
-            z = z.detach().cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
-            if z.ndim != 2 or len(z) != len(new):
-                raise ValueError(f"representation_fn must return codes of shape (B, D) for B = {len(new)}, "
-                                 f"got {z.shape}")
-            if self.table is None:
-                self.table = np.zeros((len(self.known), z.shape[1]), dtype=np.float64)
-            self.table[new] = z
-            self.known[new] = True
-            self.encoded += len(new)
+            self._store(new, self.ground_truth.sample_observations_from_factors(factors, None))
         assert self.table is not None
         return self.table[flat_np]
+
+    def _store(self, new: np.ndarray, observations: Tensor) -> None:
+        """Encode the observations of the flat indices ``new`` (not seen before) into the table."""
+        with torch.no_grad():
+            z = self.representation_fn(observations)
+        z = z.detach().cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
+        if z.ndim != 2 or len(z) != len(new):
+            raise ValueError(f"representation_fn must return codes of shape (B, D) for B = {len(new)}, "
+                             f"got {z.shape}")
+        if self.table is None:
+            self.table = np.zeros((len(self.known), z.shape[1]), dtype=np.float64)
+        self.table[new] = z
+        self.known[new] = True
+        self.encoded += len(new)
 
 
 def expected_draws(counts: dict[str, dict[str, int]]) -> int:
