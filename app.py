@@ -4,6 +4,10 @@ import os
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Up to 4 requests of each event at once, set here rather than by demo.queue(default_concurrency_limit=4): the
+# Blocks already builds its queue and app when it is created and closed, and queue() would build the app again
+# (~0.4 s of the cold start). Gradio reads this when the Blocks is created.
+os.environ.setdefault("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "4")
 if "IPython" not in sys.modules:
     # Gradio imports IPython, when it is installed, only for its notebook magic (%%blocks); this server never runs
     # in a notebook, and the import costs ~0.4 s of the cold start. A None entry makes that import fail, as
@@ -15,6 +19,6 @@ from gen_core.ui import CSS, THEME, build_app, warm_up_in_background  # noqa: E4
 demo = build_app()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4).launch(theme=THEME, css=CSS, prevent_thread_lock=True)
+    demo.launch(theme=THEME, css=CSS, prevent_thread_lock=True)
     warm_up_in_background()
     demo.block_thread()
