@@ -21,6 +21,7 @@ from gen_core.data.dsprites import FACTOR_NAMES, DSprites
 from gen_core.metrics.disentanglement import all_metrics, mig, mutual_info_matrix
 from gen_core.metrics.likelihood import EVAL_SEED, evaluate_vae, kl_per_dim
 from gen_core.models.vae import VAE
+from gen_core.threads import one_thread
 
 N_HELD_OUT = 10_000  # images for ELBO, KL, reconstruction error, per-dim KL and the MI heatmap
 
@@ -72,12 +73,11 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
     cpu = device.type == "cpu"
     if cpu:
         mean = _MeanOf(copy.deepcopy(model).eval().to(memory_format=torch.channels_last)).eval()
-    graph: list[Any] = [] if cpu and frozen else [mean]  # the encoder used, chosen on the first call
-    pools: dict[int, ThreadPoolExecutor] = {}  # by worker count
+    encoder: Any = None if cpu and frozen else mean   # chosen on the first call when frozen
 
     def encode_one(b: Tensor) -> Tensor:
         with torch.inference_mode():  # per thread: the pool's threads do not inherit the caller's mode
-            return graph[0](b)
+            return encoder(b)
 
     def encode_all(batches: list[Tensor]) -> list[Tensor]:
         """The batches on ``torch.get_num_threads()`` worker threads of one intra-op thread each (CPU): torch
@@ -86,24 +86,20 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
         workers = torch.get_num_threads()
         if not cpu or workers < 2 or len(batches) < 2:
             return [encode_one(b) for b in batches]
-        if workers not in pools:
-            pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="encode")
-        torch.set_num_threads(1)
-        try:
-            return list(pools[workers].map(encode_one, batches))
-        finally:
-            torch.set_num_threads(workers)
+        with one_thread(), ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+            return list(pool.map(encode_one, batches))
 
     @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
+        nonlocal encoder
         x = x.to(device)
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
         batches = list(x.split(batch_size))
-        if graph:
+        if encoder is not None:
             return torch.cat(encode_all(batches)).cpu()
         expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graph
-        graph.append(_frozen_mean(mean, batches, expected) or mean)
+        encoder = _frozen_mean(mean, batches, expected) or mean
         return torch.cat(expected).cpu()
 
     return represent

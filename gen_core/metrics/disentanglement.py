@@ -605,7 +605,6 @@ def all_metrics(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     counts = PRESETS[preset]
-    dci_thread: ThreadPoolExecutor | None = None
     dci_result = None
     if encode_once and getattr(ground_truth, "deterministic", False):
         cached = EncodedOnce(ground_truth, representation_fn)

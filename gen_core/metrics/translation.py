@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gen_core.data.domains import ANKLE_BOOT, SNEAKER, DomainPair, load_domain_pair, sobel_edges
 from gen_core.metrics.fid import extract_features, fid_from_features
+from gen_core.threads import one_thread
 
 __all__ = ["gaussian_window", "ssim_map", "ssim", "l1_per_image", "cycle_error_map", "translate_batched",
            "nearest_neighbour_indices", "label_accuracy", "class_rate", "worst_by_cycle_error",
@@ -187,10 +188,6 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
         out["source_rate_a"] = class_rate(classifier, test_a, SNEAKER)
         out["source_rate_b"] = class_rate(classifier, test_b, ANKLE_BOOT)
     out["n_test_a"], out["n_test_b"] = float(test_a.shape[0]), float(test_b.shape[0])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         out["translate_ms"] = time_translation(model)
-    finally:
-        torch.set_num_threads(threads)
     return out

@@ -44,6 +44,7 @@ from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pair_theory, generator_loss_curves
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
+from gen_core.threads import one_thread
 from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
 from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz import image_strip, tile_images
@@ -68,20 +69,6 @@ TIMELINE = 8               # snapshots kept in the timeline
 TIMELINE_POINTS = 200      # generated samples drawn per snapshot
 _INIT_LOCK = threading.Lock()  # model construction seeds the global RNG: one at a time, so seeds are reproducible
 
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the enclosed torch work on one intra-op thread, then restore the previous count.
-
-    The 2-D nets are tiny: on a shared 2-vCPU machine (a Space, or this one) a second OpenMP thread mostly waits at
-    barriers and makes each step several times slower. torch's setting applies to the calling worker thread.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 HEAT_LABELS = {
     "minimax": "D(x) = sigmoid(logit)", "non_saturating": "D(x) = sigmoid(logit)", "lsgan": "LSGAN score D(x)",
