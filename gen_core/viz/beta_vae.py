@@ -65,6 +65,10 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
         i = int(np.flatnonzero(b == current)[0])
         fig.add_trace(go.Scatter(x=[r[i]], y=[d[i]], mode="markers", name=f"β = {current:g} (selected)",
                                  marker=dict(size=18, color=PALETTE[3], symbol="circle-open", line=dict(width=3))))
+    # room around the points for their labels ("top right" of the last point on each axis would be clipped)
+    rx, ry = max(float(np.ptp(r)), 1.0), max(float(np.ptp(d)), 1.0)
     fig.update_layout(title=title, xaxis_title="rate: KL(q(z|x) || p(z)), nats per image",
                       yaxis_title="distortion: -E log p(x|z), nats", **LAYOUT)
+    fig.update_xaxes(range=[float(r.min()) - 0.08 * rx, float(r.max()) + 0.22 * rx])
+    fig.update_yaxes(range=[float(d.min()) - 0.1 * ry, float(d.max()) + 0.18 * ry])
     return fig
