@@ -16,7 +16,8 @@ from gen_core.data.toy2d import Ring
 from gen_core.models import load_pretrained
 from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig
 from gen_core.train.adversarial import AdversarialConfig, AdversarialTask, LabelledBatches, adversarial_task
-from gen_core.train.loop import DistInfo, SamplerBatches, TrainConfig, train
+from gen_core.train.loop import DistInfo, Diverged, SamplerBatches, TrainConfig, train
+from gen_core.train.mlp_gan import MLPAdversarialTask, supports_hand_backward
 
 CPU = torch.device("cpu")
 
@@ -86,13 +87,14 @@ def reference_step(gan: GAN2D, real: torch.Tensor, z: torch.Tensor, scheme: str,
     opt_g.step()
 
 
+@pytest.mark.parametrize("engine", [AdversarialTask, MLPAdversarialTask])
 @pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
-def test_update_schemes_match_the_reference(scheme):
+def test_update_schemes_match_the_reference(scheme, engine):
     gan = small_gan()
     ref = copy.deepcopy(gan)
     real = Ring().sample(32, torch.Generator().manual_seed(1))
-    task = AdversarialTask(gan, TrainConfig(grad_clip=None), CPU, DistInfo(),
-                           AdversarialConfig(scheme=scheme, lr_g=0.01, lr_d=0.01))
+    task = engine(gan, TrainConfig(grad_clip=None), CPU, DistInfo(),
+                  AdversarialConfig(scheme=scheme, lr_g=0.01, lr_d=0.01))
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(7919))  # the task's own noise: seed + 7919
     metrics = task.step(real, 1)
     reference_step(ref, real, z, scheme)
@@ -103,6 +105,56 @@ def test_update_schemes_match_the_reference(scheme):
     ref2 = copy.deepcopy(small_gan())
     reference_step(ref2, real, z, other)
     assert not all(torch.allclose(p, q, atol=1e-6) for p, q in zip(gan.generator.parameters(), ref2.generator.parameters()))
+
+
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating", "n_critic"])
+@pytest.mark.parametrize("data_scale", [1.0, 4.0])
+def test_hand_written_backward_equals_autograd_for_every_loss(scheme, data_scale):
+    """MLPAdversarialTask (the live engine) against AdversarialTask: same weights after 4 steps of every loss, with
+    a learning-rate schedule, gradient clipping that bites, n_critic = 3 and a data scale."""
+    target = Ring()
+    for loss in losses.GAN_LOSSES:
+        if loss == "wgan_gp":
+            continue
+        torch.manual_seed(0)
+        a = GAN2D(GAN2DConfig(hidden=16, depth=3, loss=loss, data_scale=data_scale))
+        b = copy.deepcopy(a)
+        adv = AdversarialConfig(scheme=scheme, n_critic=3 if scheme == "n_critic" else 1, lr_g=0.01, lr_d=0.01,
+                                lr_schedule="linear_decay")
+        cfg = TrainConfig(steps=4, grad_clip=0.5)
+        src_a, src_b = SamplerBatches(target, 32, 0, CPU), SamplerBatches(target, 32, 0, CPU)
+        task_a = AdversarialTask(a, cfg, CPU, DistInfo(), adv, next_batch=src_a.next_batch)
+        task_b = MLPAdversarialTask(b, cfg, CPU, DistInfo(), adv, next_batch=src_b.next_batch)
+        for step in range(1, 5):
+            ma, mb = task_a.step(src_a.next_batch(), step), task_b.step(src_b.next_batch(), step)
+        assert ma.keys() == mb.keys()
+        for k in ma:
+            assert torch.allclose(ma[k], mb[k], rtol=1e-5, atol=1e-6), (loss, k)
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), (loss, name)
+        assert not torch.equal(a.generator[0].weight, small_gan().generator[0].weight)
+
+
+def test_the_factory_picks_the_engine_and_the_hand_engine_refuses_a_nan_update():
+    adv = AdversarialConfig()
+    assert isinstance(adversarial_task(adv)(small_gan(), TrainConfig(), CPU, DistInfo()), MLPAdversarialTask)
+    for gan in (small_gan(loss="wgan_gp"), small_gan(normalization="spectral")):
+        assert not supports_hand_backward(gan)
+        assert type(adversarial_task(adv)(gan, TrainConfig(), CPU, DistInfo())) is AdversarialTask
+    slow = adversarial_task(AdversarialConfig(engine="autograd"))(small_gan(), TrainConfig(), CPU, DistInfo())
+    assert type(slow) is AdversarialTask
+    with pytest.raises(ValueError, match="engine"):
+        AdversarialConfig(engine="numpy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="autograd"):
+        MLPAdversarialTask(small_gan(loss="wgan_gp"), TrainConfig(), CPU, DistInfo(), adv)
+    gan = small_gan()
+    task = MLPAdversarialTask(gan, TrainConfig(), CPU, DistInfo(), adv)
+    before = [p.detach().clone() for p in gan.parameters()]
+    real = Ring().sample(16, torch.Generator().manual_seed(0))
+    real[3, 0] = float("nan")
+    with pytest.raises(Diverged, match="loss nan"):
+        task.step(real, 1)
+    assert all(torch.equal(p, q) for p, q in zip(gan.parameters(), before))   # the last good weights are kept
 
 
 def test_n_critic_steps_and_weight_clipping():
