@@ -14,7 +14,10 @@ if "IPython" not in sys.modules:
     # Gradio expects when IPython is absent. (Run inside IPython, sys.modules already holds it: nothing changes.)
     sys.modules["IPython"] = None  # type: ignore[assignment]
 
+from gen_core.threads import quick_thread_switches  # noqa: E402
 from gen_core.ui import CSS, THEME, build_app, warm_up_in_background  # noqa: E402
+
+quick_thread_switches()  # live trainings run beside the server's threads (gen_core.threads)
 
 demo = build_app()
 

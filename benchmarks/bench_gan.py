@@ -42,6 +42,7 @@ from gen_core.metrics.modes import N_SAMPLES, mode_report  # noqa: E402
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for  # noqa: E402
 from gen_core.train.adversarial import AdversarialConfig, adversarial_task  # noqa: E402
 from gen_core.train.loop import SamplerBatches, TrainConfig, train  # noqa: E402
+from gen_core.threads import quick_thread_switches  # noqa: E402
 from gen_core.ui.gan import POLL_S, GANLab  # noqa: E402
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -102,6 +103,21 @@ def matmul_floor_steps_per_s(steps: int, hidden: int = 128, depth: int = 3, batc
     return steps / (time.perf_counter() - t0)
 
 
+def loop_steps_per_s(steps: int, seed: int = 0, engine: str = "auto") -> float:
+    """The shared loop alone (no tab, no frames) on the live path's settings: ``engine="auto"`` is the hand-written
+    backward of ``gen_core.train.mlp_gan`` that the tab uses, ``"autograd"`` the autograd ``AdversarialTask``."""
+    target = make_target("ring")
+    torch.manual_seed(seed)
+    gan = GAN2D(GAN2DConfig(hidden=128, depth=3, data_scale=data_scale_for(target.bounds)))
+    source = SamplerBatches(target, 256, seed, torch.device("cpu"))
+    cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
+    adv = AdversarialConfig(lr_g=1e-3, lr_d=1e-3, engine=engine)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    for _ in train(gan, source, cfg, task_factory=adversarial_task(adv, source)):
+        pass
+    return steps / (time.perf_counter() - t0)
+
+
 def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
     """The tab's path for ``steps`` generator steps: ``GANLab.start_live`` trains in its background thread while
     this thread pulls a frame every ``POLL_S`` seconds as the page's timer does (figures serialised as Gradio
@@ -126,16 +142,23 @@ def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
 
 
 def bench_speed(rounds: int, steps: int) -> dict:
-    plain, live, redraw, floor = [], [], [], []
+    plain, live, redraw, floor, hand, autograd = [], [], [], [], [], []
     for r in range(rounds):
         plain.append(plain_loop_steps_per_s(steps, seed=r))
         floor.append(matmul_floor_steps_per_s(steps))
+        hand.append(loop_steps_per_s(steps, seed=r, engine="auto"))
+        autograd.append(loop_steps_per_s(steps, seed=r, engine="autograd"))
         s, u = live_steps_per_s(steps, seed=r)
         live.append(s)
         redraw.append(u)
-        print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} frames/s, "
+        print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} frames/s; "
+              f"shared loop without the tab: hand-written backward {hand[-1]:.0f}, autograd {autograd[-1]:.0f}; "
               f"matrix products alone {floor[-1]:.0f} steps/s", flush=True)
     return {"plain_steps_per_s": statistics.median(plain), "live_steps_per_s": statistics.median(live),
+            "loop_hand_backward_steps_per_s": statistics.median(hand),
+            "loop_autograd_steps_per_s": statistics.median(autograd),
+            "ratio_loop_hand_over_plain": statistics.median(b / a for a, b in zip(plain, hand)),
+            "ratio_loop_autograd_over_plain": statistics.median(b / a for a, b in zip(plain, autograd)),
             "ratio_live_over_plain": statistics.median(live) / statistics.median(plain),
             "median_paired_ratio": statistics.median(b / a for a, b in zip(plain, live)),
             "live_redraws_per_s": statistics.median(redraw), "rounds": rounds, "steps_per_round": steps,
@@ -338,6 +361,7 @@ def main() -> None:
                     "can follow in a later run; results are kept per seed)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    quick_thread_switches()             # as app.py does
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     store = json.loads(path.read_text()) if path.is_file() else {}
@@ -372,6 +396,10 @@ def main() -> None:
         if "matmul_floor_steps_per_s" in s:
             print(f"the step's matrix products alone: {s['matmul_floor_steps_per_s']:.0f} steps/s, "
                   f"x{s['ratio_matmul_floor_over_plain']:.2f} the plain loop (no implementation can pass this)")
+        if "loop_hand_backward_steps_per_s" in s:
+            print(f"the shared loop without the tab: hand-written backward {s['loop_hand_backward_steps_per_s']:.0f} "
+                  f"steps/s (x{s['ratio_loop_hand_over_plain']:.2f}), autograd {s['loop_autograd_steps_per_s']:.0f} "
+                  f"steps/s (x{s['ratio_loop_autograd_over_plain']:.2f})")
     if "first8" in store:
         f = store["first8"]
         print(f"first 8/8 on the ring: {f['reached']}/{len(f['runs'])} runs, median {f['median_cpu_s']} CPU s, "

@@ -61,7 +61,7 @@ class AdversarialConfig:
     clip_value: float = 0.01            # wgan_clip: critic weights clipped to [-c, c] (Arjovsky et al. 2017)
     gp_lambda: float = 10.0             # wgan_gp: penalty weight lambda (Gulrajani et al. 2017)
     engine: Literal["auto", "autograd"] = "auto"  # auto: plain 2-D MLP GANs take the hand-written backward of
-                                        # gen_core.train.mlp_gan (the same numbers, ~1.6x the steps/s on CPU)
+                                        # gen_core.train.mlp_gan (the same numbers, ~1.4x the steps/s on CPU)
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine", "linear_decay"):

@@ -26,6 +26,7 @@ second derivative through the critic) and no class labels. ``adversarial_task`` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -149,14 +150,38 @@ class MLPAdversarialTask(AdversarialTask):
         return x if self.scale == 1.0 else x / self.scale
 
     def _check(self, loss: Tensor, grads: list[Tensor]) -> Tensor:
-        """Global gradient norm; clip to ``grad_clip``; raise ``Diverged`` on a NaN/inf (before any update)."""
+        """Global gradient norm; clip to ``grad_clip``; raise ``Diverged`` on a NaN/inf (before any update).
+
+        As ``clip_grad_norm_``: gradients are scaled by ``grad_clip / (norm + 1e-6)`` when that is below 1 (the
+        scaling by exactly 1 otherwise is skipped)."""
         norm = torch.nn.utils.get_total_norm(grads)
-        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
-            raise Diverged(f"loss {loss.item():.4g}, gradient norm {norm.item():.4g}")
+        value = norm.item()
+        if not (math.isfinite(value) and math.isfinite(loss.item())):
+            raise Diverged(f"loss {loss.item():.4g}, gradient norm {value:.4g}")
         clip = self.config.grad_clip
-        if clip is not None:
+        if clip is not None and clip < value + 1e-6:
             torch._foreach_mul_(grads, torch.clamp(clip / (norm + 1e-6), max=1.0))
         return norm
+
+    @staticmethod
+    def _adam_step(opt: torch.optim.Optimizer) -> None:
+        """``opt.step()`` for the fused single-group Adam of the parent class, as one kernel call on its own state
+        (the Python of ``Optimizer.step`` costs twice the kernel for these nets); the first step, and any other
+        optimizer setting, goes through ``opt.step()``."""
+        group = opt.param_groups[0]
+        params = group["params"]
+        if (len(opt.param_groups) != 1 or not group.get("fused") or group["amsgrad"] or group["weight_decay"]
+                or group["maximize"] or group.get("differentiable") or group.get("decoupled_weight_decay")
+                or any(p not in opt.state for p in params)):
+            opt.step()
+            return
+        states = [opt.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                           [s["exp_avg_sq"] for s in states], [], steps, lr=float(group["lr"]), beta1=beta1,
+                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
 
     def _critic_update(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """One critic step on [real, fake]: (loss, gradient norm, d_real / d_fake means); the update is applied."""
@@ -166,7 +191,7 @@ class MLPAdversarialTask(AdversarialTask):
         loss, (g_real, g_fake) = _head_grad(lambda r, f: losses.discriminator_loss(self.loss, r, f), out[:b], out[b:])
         self.D.backward(hs, torch.cat([g_real, g_fake])[:, None])
         norm = self._check(loss, self.d_grads)
-        self.opt_d.step()
+        self._adam_step(self.opt_d)
         if self.loss == "wgan_clip":
             clip_weights_(self.model.discriminator, self.adv.clip_value)  # type: ignore[arg-type]
         return loss, norm, {"d_real": out[:b].mean(), "d_fake": out[b:].mean()}
@@ -197,8 +222,8 @@ class MLPAdversarialTask(AdversarialTask):
             self._generator_grads(g_hs, [h[b:] for h in d_hs], g_out)      # the fake half of the same forward
             g_norm = self._check(g_loss, self.g_grads)
             d_norm = self._check(d_loss, self.d_grads)                      # both checked before either update
-            self.opt_g.step()
-            self.opt_d.step()
+            self._adam_step(self.opt_g)
+            self._adam_step(self.opt_d)
             if self.loss == "wgan_clip":
                 clip_weights_(self.model.discriminator, self.adv.clip_value)  # type: ignore[arg-type]
             metrics = {"d_real": out[:b].mean(), "d_fake": out[b:].mean()}
@@ -212,6 +237,6 @@ class MLPAdversarialTask(AdversarialTask):
             g_loss, (g_out,) = _head_grad(lambda f: losses.generator_loss(self.loss, f), d_hs[-1][:, 0])
             self._generator_grads(g_hs, d_hs, g_out)
             g_norm = self._check(g_loss, self.g_grads)
-            self.opt_g.step()
+            self._adam_step(self.opt_g)
         metrics.update({"d_loss": d_loss, "g_loss": g_loss, "d_grad_norm": d_norm, "g_grad_norm": g_norm})
         return metrics
