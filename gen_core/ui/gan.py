@@ -59,8 +59,8 @@ BATCH_SIZE = 256
 CHUNK = 10                 # the loop reports every CHUNK generator steps
 POLL_S = 0.1               # a frame this often: the page's timer asks (never before it has drawn the last one), and
                            # the streaming API endpoints send one
-WORK_S = 0.05              # training between two publications of the weights to the drawn copy (each one
-                           # evaluates 2,500 samples): 20 points a second on the curves
+WORK_S = 0.1               # training between two publications of the weights to the drawn copy (each one
+                           # evaluates 2,500 samples, ~3 ms): 10 points a second on the curves
 ORPHAN_S = 120.0           # a live run is stopped when its page has not asked for a frame for this long
 MAX_LIVE = 2               # live trainings at once on this machine (each keeps one core busy)
 DEFAULT_PRETRAINED = "gan-ring-lsgan-256"   # shown first: the ring's best configuration, 8/8 on 5 of 5 seeds
