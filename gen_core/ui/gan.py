@@ -121,8 +121,10 @@ class LiveSettings:
 
 @dataclass
 class LiveRun:
-    """One 2-D GAN trained by :func:`gen_core.train.loop.train` with an :class:`AdversarialTask`, advanced a few
-    generator steps at a time (``advance``) and evaluated on a fixed set of 2,500 latent draws (``evaluate``).
+    """One 2-D GAN trained by :func:`gen_core.train.loop.train` with the task of ``adversarial_task`` (the
+    hand-written backward of :mod:`gen_core.train.mlp_gan` for every loss but WGAN-GP and spectral norm, autograd's
+    :class:`AdversarialTask` for those), advanced a few generator steps at a time (``advance``) and evaluated on a
+    fixed set of 2,500 latent draws (``evaluate``).
 
     Evaluation and drawing use ``view``, a copy of the model that :meth:`publish` refreshes (under ``view_lock``)
     between chunks of training, so a frame can be drawn in another thread while the training goes on.
