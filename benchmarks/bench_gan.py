@@ -369,7 +369,7 @@ def main() -> None:
                         "load_avg_at_start": os.getloadavg()}
     if "speed" in args.sections:
         print("speed: live path vs plain eager loop", flush=True)
-        store["speed"] = bench_speed(rounds=2 if args.quick else 5, steps=300 if args.quick else 600)
+        store["speed"] = bench_speed(rounds=2 if args.quick else 5, steps=300 if args.quick else 3000)
         path.write_text(json.dumps(store, indent=1))
     if "first8" in args.sections:
         print("first 8/8 on the ring", flush=True)
