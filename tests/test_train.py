@@ -155,3 +155,21 @@ def test_warm_up_optimizer_does_torch_one_time_imports():
 
     warm_up_optimizer()
     assert "torch._dynamo" in sys.modules  # the ~3 s import now happened here, not in a user's first step
+
+
+def test_quick_thread_switches_sets_the_interval_and_refuses_nonsense():
+    from gen_core.threads import SWITCH_INTERVAL_S, one_thread, quick_thread_switches
+
+    before = sys.getswitchinterval()
+    try:
+        quick_thread_switches()
+        assert abs(sys.getswitchinterval() - SWITCH_INTERVAL_S) < 1e-9
+        for bad in (0, -1.0):
+            with pytest.raises(ValueError, match="positive"):
+                quick_thread_switches(bad)
+    finally:
+        sys.setswitchinterval(before)
+    threads = torch.get_num_threads()
+    with one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == threads
