@@ -191,10 +191,14 @@ class MLPAdversarialTask(AdversarialTask):
         loss, (g_real, g_fake) = _head_grad(lambda r, f: losses.discriminator_loss(self.loss, r, f), out[:b], out[b:])
         self.D.backward(hs, torch.cat([g_real, g_fake])[:, None])
         norm = self._check(loss, self.d_grads)
+        self._step_critic()
+        return loss, norm, {"d_real": out[:b].mean(), "d_fake": out[b:].mean()}
+
+    def _step_critic(self) -> None:
+        """Apply the critic's checked gradients; WGAN weight clipping after the step (as ``_update_d``)."""
         self._adam_step(self.opt_d)
         if self.loss == "wgan_clip":
             clip_weights_(self.model.discriminator, self.adv.clip_value)  # type: ignore[arg-type]
-        return loss, norm, {"d_real": out[:b].mean(), "d_fake": out[b:].mean()}
 
     def _generator_grads(self, g_hs: list[Tensor], d_hs: list[Tensor], grad_out: Tensor) -> None:
         """G's weight gradients: ``grad_out = dL_G/dD(x)`` back through D (inputs only) and then through G."""
@@ -223,9 +227,7 @@ class MLPAdversarialTask(AdversarialTask):
             g_norm = self._check(g_loss, self.g_grads)
             d_norm = self._check(d_loss, self.d_grads)                      # both checked before either update
             self._adam_step(self.opt_g)
-            self._adam_step(self.opt_d)
-            if self.loss == "wgan_clip":
-                clip_weights_(self.model.discriminator, self.adv.clip_value)  # type: ignore[arg-type]
+            self._step_critic()
             metrics = {"d_real": out[:b].mean(), "d_fake": out[b:].mean()}
         else:
             for i in range(self.adv.critic_steps):
