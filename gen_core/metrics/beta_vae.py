@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from gen_core.data.dsprites import FACTOR_NAMES, DSprites
 from gen_core.metrics.disentanglement import all_metrics, mig, mutual_info_matrix
 from gen_core.metrics.likelihood import EVAL_SEED, evaluate_vae, kl_per_dim
+from gen_core.metrics.windowed import WindowedConv64Mean
 from gen_core.models.vae import VAE
 from gen_core.threads import one_thread
 
@@ -58,15 +59,33 @@ def _frozen_mean(mean: nn.Module, batches: list[Tensor], expected: list[Tensor])
         return None
 
 
+def _windowed_mean(model: VAE, images: Tensor, expected: Tensor, fallback: Any) -> WindowedConv64Mean | None:
+    """The windowed encoder of ``model`` (:mod:`gen_core.metrics.windowed`) when it applies: a conv64 VAE whose
+    ``encode`` is VAE's own, on CPU, and whose windowed means on ``images`` match the eager ``expected`` ones
+    within ``FROZEN_TOLERANCE``; else None. ``fallback`` encodes the calls that hold a pixel < 0."""
+    if type(model).encode is not VAE.encode or model.config.architecture != "conv64" or images.min() < 0:
+        return None
+    try:
+        windowed = WindowedConv64Mean.for_model(model, fallback)
+        if windowed is None or (windowed(images) - expected).abs().max().item() > FROZEN_TOLERANCE:
+            return None
+        return windowed
+    except (RuntimeError, TypeError, ValueError):
+        return None
+
+
 def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = True) -> Any:
     """The representation every metric scores: the encoder mean ``mu(x)`` on the model's device.
 
-    The metrics hand over up to 4,096 images at a time; they are encoded ``batch_size`` at a time by a
+    The metrics hand over up to 16,384 images at a time; they are encoded ``batch_size`` at a time by a
     channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here).
     ``frozen`` (CPU): after the first call (eager), that copy is traced and frozen for inference
     (:func:`_frozen_mean`; ~1.3-1.5x faster again), unless its means on the first call's images differ from the
-    eager ones; then every call stays eager. With ``torch.get_num_threads()`` > 1 the batches of a call run on
-    that many worker threads (``encode_all``). The caller's model is left as it is.
+    eager ones; then every call stays eager. A conv64 VAE then encodes images with pixels >= 0 through
+    :class:`~gen_core.metrics.windowed.WindowedConv64Mean` (the first three layers only where the image has ink;
+    ~1.3-1.6x faster again on dSprites, the same means to float error), again only if it matches the first call.
+    With ``torch.get_num_threads()`` > 1 the batches of a call run on that many worker threads (``encode_all``).
+    The caller's model is left as it is.
     """
     device = next(model.parameters()).device
     mean: Any = _MeanOf(model)
@@ -74,6 +93,7 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
     if cpu:
         mean = _MeanOf(copy.deepcopy(model).eval().to(memory_format=torch.channels_last)).eval()
     encoder: Any = None if cpu and frozen else mean   # chosen on the first call when frozen
+    windowed: WindowedConv64Mean | None = None
 
     def encode_one(b: Tensor) -> Tensor:
         with torch.inference_mode():  # per thread: the pool's threads do not inherit the caller's mode
@@ -89,17 +109,24 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
         with one_thread(), ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
             return list(pool.map(encode_one, batches))
 
+    def full(x: Tensor) -> Tensor:
+        return torch.cat(encode_all(list(x.contiguous(memory_format=torch.channels_last).split(batch_size))))
+
     @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
-        nonlocal encoder
+        nonlocal encoder, windowed
         x = x.to(device)
+        if windowed is not None:
+            return windowed(x)       # images with a pixel < 0 go to the frozen graph (``full``, below)
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
         batches = list(x.split(batch_size))
         if encoder is not None:
             return torch.cat(encode_all(batches)).cpu()
-        expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graph
+        expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graphs
         encoder = _frozen_mean(mean, batches, expected) or mean
+        if encoder is not mean:
+            windowed = _windowed_mean(mean.model, x, torch.cat(expected), full)
         return torch.cat(expected).cpu()
 
     return represent
