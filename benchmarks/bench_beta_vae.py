@@ -4,7 +4,10 @@ the shared loop against a plain loop of the same model in the same process.
 1. ``all_metrics(DSprites(), encoder mean, preset="disentanglement_lib")`` (beta-VAE score, FactorVAE score, MIG,
    DCI with the published sample counts: about 2.2 million rendered and encoded images) for a shipped model;
    also the "fast" preset. Target: <= 60 s on this 2-core CPU.
-2. Training: ``gen_core.train.train`` (events, NaN/inf checks, gradient clipping, checkpoint-ready RNG) against a
+2. Encoders: images/s of the encoder mean on the same 16,384 dSprites images (one full chunk of the grid, in
+   grid order, as ``EncodedOnce.prefill`` hands them over) with ``engine="windowed"`` (the default) against
+   ``engine="frozen"`` (the whole frozen graph on every pixel), in alternating rounds; ratio of medians.
+3. Training: ``gen_core.train.train`` (events, NaN/inf checks, gradient clipping, checkpoint-ready RNG) against a
    hand-written loop (render batch, forward, backward, clip, Adam) of the conv64 beta-VAE on the same dSprites
    batches. Rounds alternate between the two so machine noise hits both; the ratio of medians is reported.
 
@@ -40,6 +43,27 @@ def bench_metrics(model: VAE, preset: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - t, "beta_vae": scores["beta_vae"]["eval_accuracy"],
             "factor_vae": scores["factor_vae"]["eval_accuracy"], "mig": scores["mig"]["mig"],
             "dci_disentanglement": scores["dci"]["disentanglement"]}
+
+
+def bench_encoders(model: VAE, rounds: int = 3, chunk: int = 16384) -> dict[str, float]:
+    """Median images/s of the windowed and the frozen encoder on the same grid chunks (all 45 chunks' worth of
+    shapes and scales: every round encodes three chunks spread over the grid), and their ratio."""
+    data = DSprites()
+    starts = [0, len(data) // 2, len(data) - chunk]
+    images = [data.images(torch.arange(s, s + chunk)) for s in starts]
+    engines = {name: encoder_mean_fn(model, engine=name) for name in ("windowed", "frozen")}
+    for represent in engines.values():
+        represent(images[0][:256])              # the first call: eager, and the checks
+    speed: dict[str, list[float]] = {name: [] for name in engines}
+    for r in range(rounds):
+        for name in (("windowed", "frozen") if r % 2 == 0 else ("frozen", "windowed")):
+            t = time.perf_counter()
+            for x in images:
+                engines[name](x)
+            speed[name].append(len(images) * chunk / (time.perf_counter() - t))
+    w, f = statistics.median(speed["windowed"]), statistics.median(speed["frozen"])
+    return {"windowed_images_per_s": w, "frozen_images_per_s": f, "ratio_windowed_over_frozen": w / f,
+            "rounds": rounds, "images_per_round": len(images) * chunk}
 
 
 def plain_loop(model: VAE, steps: int, batch_size: int, lr: float, clip: float, seed: int) -> None:
@@ -93,12 +117,18 @@ def main() -> None:
                "metrics_fast": bench_metrics(model, "fast")}
     if not args.skip_full:
         results["metrics_disentanglement_lib"] = bench_metrics(model, "disentanglement_lib")
+    results["encoders"] = bench_encoders(model)
     results["training"] = bench_training(args.steps, args.rounds)
     for key in ("metrics_fast", "metrics_disentanglement_lib"):
         if key in results:
             m = results[key]
             print(f"{key:32s} {m['seconds']:.1f} s   beta_vae {m['beta_vae']:.3f}  factor_vae "
                   f"{m['factor_vae']:.3f}  mig {m['mig']:.3f}  dci {m['dci_disentanglement']:.3f}")
+    e = results["encoders"]
+    print(f"encoder mean, windowed           {e['windowed_images_per_s']:.0f} images/s")
+    print(f"encoder mean, frozen full graph  {e['frozen_images_per_s']:.0f} images/s")
+    print(f"ratio windowed / frozen          {e['ratio_windowed_over_frozen']:.2f}x (median of {e['rounds']} "
+          f"alternating rounds of {e['images_per_round']:,} images)")
     t = results["training"]
     print(f"training, shared loop            {t['shared_steps_per_s']:.2f} steps/s")
     print(f"training, plain loop             {t['plain_steps_per_s']:.2f} steps/s")

@@ -74,16 +74,19 @@ def _windowed_mean(model: VAE, images: Tensor, expected: Tensor, fallback: Any) 
         return None
 
 
-def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = True) -> Any:
+def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH,
+                    engine: Literal["eager", "frozen", "windowed"] = "windowed") -> Any:
     """The representation every metric scores: the encoder mean ``mu(x)`` on the model's device.
 
     The metrics hand over up to 16,384 images at a time; they are encoded ``batch_size`` at a time by a
     channels-last copy of the model on CPU (the same numbers to float error; ~1.5x faster convolutions here).
-    ``frozen`` (CPU): after the first call (eager), that copy is traced and frozen for inference
-    (:func:`_frozen_mean`; ~1.3-1.5x faster again), unless its means on the first call's images differ from the
-    eager ones; then every call stays eager. A conv64 VAE then encodes images with pixels >= 0 through
-    :class:`~gen_core.metrics.windowed.WindowedConv64Mean` (the first three layers only where the image has ink;
-    ~1.3-1.6x faster again on dSprites, the same means to float error), again only if it matches the first call.
+    ``engine`` (CPU; on other devices the model runs as it is): "eager" runs that copy as it is; "frozen": after
+    the first call (eager), the copy is traced and frozen for inference (:func:`_frozen_mean`; ~1.3-1.5x faster
+    again), unless its means on the first call's images differ from the eager ones; then every call stays eager.
+    "windowed" (the default) also encodes images with pixels >= 0 of a conv64 VAE through
+    :class:`~gen_core.metrics.windowed.WindowedConv64Mean` (the first three layers only where the image has ink,
+    and the 2x2 convolutions as matrix products: ~1.7x the frozen graph's images/s on dSprites, the same means to
+    float error), again only if it matches the first call.
     With ``torch.get_num_threads()`` > 1 the batches of a call run on that many worker threads (``encode_all``).
     The caller's model is left as it is.
     """
@@ -92,7 +95,9 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
     cpu = device.type == "cpu"
     if cpu:
         mean = _MeanOf(copy.deepcopy(model).eval().to(memory_format=torch.channels_last)).eval()
-    encoder: Any = None if cpu and frozen else mean   # chosen on the first call when frozen
+    if engine not in ("eager", "frozen", "windowed"):
+        raise ValueError(f"engine must be 'eager', 'frozen' or 'windowed', got {engine!r}")
+    encoder: Any = None if cpu and engine != "eager" else mean   # chosen on the first call otherwise
     windowed: WindowedConv64Mean | None = None
 
     def encode_one(b: Tensor) -> Tensor:
@@ -125,7 +130,7 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH, frozen: bool = T
             return torch.cat(encode_all(batches)).cpu()
         expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graphs
         encoder = _frozen_mean(mean, batches, expected) or mean
-        if encoder is not mean:
+        if encoder is not mean and engine == "windowed":
             windowed = _windowed_mean(mean.model, x, torch.cat(expected), full)
         return torch.cat(expected).cpu()
 
@@ -163,7 +168,7 @@ def mig_estimate(model: VAE, n: int = 2000, seed: int = 0) -> float:
     was_training = model.training
     model.eval()
     try:
-        return float(mig(DSprites(), encoder_mean_fn(model, frozen=False), seed=seed, num_train=n)["mig"])
+        return float(mig(DSprites(), encoder_mean_fn(model, engine="eager"), seed=seed, num_train=n)["mig"])
     finally:
         model.train(was_training)
 
