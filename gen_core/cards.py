@@ -60,6 +60,18 @@ def metrics_table(metrics: dict[str, float | str]) -> str:
     return "\n".join(rows)
 
 
+def device_label(device: str) -> str:
+    """``device`` as a card states it: "cpu", or "cuda (NVIDIA H200)" with the accelerator's name."""
+    if not device.startswith("cuda"):
+        return device
+    import torch   # imported here: cards are also written by code that has no need of torch at import time
+
+    if not torch.cuda.is_available():
+        return device
+    index = torch.device(device).index
+    return f"{device} ({torch.cuda.get_device_name(index if index is not None else 0)})"
+
+
 def training_card(title: str, summary: str, command: str, config: dict[str, Any], train_config: dict[str, Any],
                   steps: int, wall_time_s: float, device: str, metrics: dict[str, float] | None,
                   eval_note: str, usage: str) -> str:
@@ -71,7 +83,7 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
         f"- Command: `{command}`",
         f"- Steps: {steps} (batch {train_config.get('batch_size')}, Adam lr {train_config.get('lr')}, "
         f"seed {train_config.get('seed')})",
-        f"- Wall time: {wall_time_s / 60:.1f} min on {device}",
+        f"- Wall time: {wall_time_s / 60:.1f} min on {device_label(device)}",
         "",
         "Model config (`config.json`):", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", "",
     ]

@@ -178,14 +178,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         "autoencoder": f"A convolutional autoencoder (corruption: {args.corruption}) trained on Fashion-MNIST.",
         "flow": "",
     }[args.model]
+    device_name = str(torch.device("cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"))
     dsprites = args.model == "vae" and args.dataset == "dsprites"
     if dsprites:
+        where = "on a CPU" if device_name == "cpu" else "on a GPU"
+        rate = "at a higher rate to compensate" if args.lr > 1e-4 else "at the same rate"
+        shorter = f"a shorter run {where}, {rate}" if args.steps < 300_000 else f"a run of that length {where}"
         title = f"gen_core beta-VAE on dSprites (beta = {args.beta:g}, latent {args.latent_dim})"
         summary = (f"A beta-VAE (beta = {args.beta:g}) with the disentanglement_lib architecture (conv 32-32-64-64, "
                    f"FC 256, latent {args.latent_dim}, Bernoulli decoder) trained on dSprites images rendered "
                    f"exactly by gen_core, batches drawn uniformly over the 737,280 factor combinations. "
                    f"{args.steps:,} steps, Adam lr {args.lr:g} ({args.lr_schedule} schedule): the papers train "
-                   f"300k steps at lr 1e-4, so this is a shorter run on a CPU, at a higher rate to compensate. "
+                   f"300k steps at lr 1e-4, so this is {shorter}. "
                    f"Lecture notes 000 A.3.2 and 001: beta > 1 is claimed to give disentangled latents "
                    f"empirically, with no guarantee; the metrics below test the claim.")
     if args.model == "flow":
@@ -195,7 +199,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                    f"maximum likelihood to fresh samples of gen_core's `{args.target}` toy target{std}, whose exact "
                    f"density gives the true entropy. log p_X(x) = log p_Z(f(x)) + log |det df/dx| (lecture notes "
                    f"001, Ryu, SNU ch. 5). Learning rate: {args.lr_schedule} schedule.")
-    device_name = str(torch.device("cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"))
 
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,

@@ -161,7 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                f"cycle weight lambda = {args.lambda_cycle:g}, identity weight {args.lambda_identity:g} lambda, a pool "
                f"of {args.pool_size} past fakes, Adam lr {args.lr:g} with beta1 = 0.5, constant for "
                f"{args.decay_start:.0%} of the steps and then linear to 0. Batch {args.batch_size} (Zhu et al. use "
-               f"1) and far fewer updates than the paper: a CPU run. " + SUMMARY[args.pair])
+               f"1) and far fewer updates than the paper: a {'CPU' if device.type == 'cpu' else 'GPU'} run. "
+               + SUMMARY[args.pair])
     if args.init_from:
         summary += (f" Initialised from the weights of `{args.init_from}` ({init_steps:,} steps), then trained "
                     f"{args.steps:,} more steps with a fresh optimizer on the schedule above: "
