@@ -80,6 +80,32 @@ def negative_elbo(recon_nll: Tensor, kl: Tensor, beta: float = 1.0) -> Tensor:
     return recon_nll + beta * kl
 
 
+def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int | None = None) -> Tensor:
+    """Minibatch-weighted-sampling estimate of the total correlation of the aggregate posterior (Chen et al. 2018,
+    "Isolating Sources of Disentanglement in VAEs", eq. 7 and section 4.1; the beta-TCVAE of seed 000 A.3.2's
+    beta-VAE family):
+
+        TC(z) = KL(q(z) || prod_d q(z_d)) = E_q(z)[log q(z) - sum_d log q(z_d)],
+        log q(z_i)   ~= logsumexp_j log q(z_i | x_j)          - log(N M),
+        log q(z_id)  ~= logsumexp_j log q(z_id | x_j)         - log(N M),
+
+    with z_i ~ q(z | x_i) one sample per image of a batch of M, and N the number of images in the data set.
+    ``z``, ``mu``, ``logvar``: (M, D). Returns a scalar (the batch mean over i). ``dataset_size=None`` treats the
+    batch as the whole population (N M -> M), so a factorised q scores 0; the N of Chen et al. only shifts the
+    value by (D - 1) log N, which leaves the gradient unchanged (disentanglement_lib drops the constants).
+    """
+    if z.ndim != 2 or z.shape != mu.shape or z.shape != logvar.shape:
+        raise ValueError(f"z, mu and logvar must share one shape (M, D), got {tuple(z.shape)}, {tuple(mu.shape)}, "
+                         f"{tuple(logvar.shape)}")
+    m, d = z.shape
+    # log q(z_id | x_j) for every pair (i, j) and dim d: (M, M, D)
+    log_q = -0.5 * (LOG_2PI + logvar[None] + (z[:, None] - mu[None]).pow(2) * torch.exp(-logvar[None]))
+    log_norm = math.log(m * (dataset_size if dataset_size is not None else 1))
+    log_qz = torch.logsumexp(log_q.sum(dim=2), dim=1) - log_norm                       # (M,)
+    log_prod_qzd = (torch.logsumexp(log_q, dim=1) - log_norm).sum(dim=1)              # (M,)
+    return (log_qz - log_prod_qzd).mean()
+
+
 def iwae_bound(log_px_z: Tensor, log_pz: Tensor, log_qz_x: Tensor) -> Tensor:
     """IWAE bound ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, ``z_k ~ q(z|x)`` (seed 001; Burda et al. 2016).
 

@@ -125,6 +125,10 @@ class VAEConfig:
     beta: float = 1.0                  # weight on the KL term; 1 is the ELBO, > 1 the beta-VAE of seed 000 A.3.2
     kl_schedule: Literal["constant", "linear"] = "constant"
     kl_warmup_steps: int = 0           # linear annealing: the KL weight ramps 0 -> beta over these steps
+    # beta_tcvae (Chen et al. 2018): beta weighs only the total correlation of the aggregate posterior, the rest of
+    # the KL keeps weight 1; the TC is estimated on each batch by minibatch-weighted sampling (losses.total_correlation)
+    objective: Literal["beta_vae", "beta_tcvae"] = "beta_vae"
+    tc_dataset_size: int = 737_280     # N of that estimate: dSprites' number of images (shifts the logged TC only)
 
 
 class VAE(HubModule):
@@ -140,6 +144,11 @@ class VAE(HubModule):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {config.likelihood!r}")
         if config.beta < 0:
             raise ValueError(f"beta must be >= 0, got {config.beta}")
+        if config.objective not in ("beta_vae", "beta_tcvae"):
+            raise ValueError(f"objective must be 'beta_vae' or 'beta_tcvae', got {config.objective!r}")
+        if config.objective == "beta_tcvae" and config.kl_schedule != "constant":
+            raise ValueError("the beta-TCVAE objective weighs the total correlation by beta from the first step; "
+                             "use kl_schedule='constant' with it")
         self.config = config
         if config.architecture == "conv28":
             self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
@@ -206,8 +215,19 @@ class VAE(HubModule):
         return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
     def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
-        """Training objective: the negative (beta-weighted, possibly annealed) ELBO averaged over the batch."""
+        """Training objective averaged over the batch: the negative (beta-weighted, possibly annealed) ELBO, or for
+        ``objective="beta_tcvae"`` the negative ELBO plus (beta - 1) times the batch's total-correlation estimate,
+        ``recon + KL + (beta - 1) TC`` (Chen et al. 2018: the KL's mutual-information and dimension-wise terms keep
+        weight 1, its TC gets beta), as disentanglement_lib trains it."""
         cfg = self.config
+        if cfg.objective == "beta_tcvae":
+            mu, logvar = self.encode(x)
+            z = self.reparameterize(mu, logvar)
+            recon, kl = self.recon_nll(x, z), losses.kl_normal_std_normal(mu, logvar)
+            tc = losses.total_correlation(z, mu, logvar, cfg.tc_dataset_size)
+            loss = (recon + kl).mean() + (cfg.beta - 1.0) * tc
+            return {"loss": loss, "recon": recon.detach().mean(), "kl": kl.detach().mean(),
+                    "elbo": -(recon + kl).detach().mean(), "tc": tc.detach()}
         terms = self.elbo_terms(x)
         beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
         loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
