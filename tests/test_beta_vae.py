@@ -212,3 +212,28 @@ def test_beta_tcvae_objective_is_the_elbo_plus_weighted_tc():
         VAE(VAEConfig(latent_dim=4, objective="beta_tcvae", kl_schedule="linear", kl_warmup_steps=10))
     with pytest.raises(ValueError, match="objective must be"):
         VAE(VAEConfig(latent_dim=4, objective="tc"))  # type: ignore[arg-type]
+
+
+def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
+    from gen_core.ui.beta_vae import BetaSweep
+    from gen_core.viz.beta_vae import rate_distortion_figure
+    shipped = sorted(Path("pretrained").glob("beta-vae-dsprites-b*"))
+    if not shipped:
+        pytest.skip("needs a shipped beta-VAE in pretrained/")
+    (tmp_path / shipped[0].name).symlink_to(shipped[0].resolve())
+    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--beta", "6", "--objective", "beta_tcvae",
+              "--steps", "4", "--batch-size", "16", "--metrics-preset", "smoke", "--eval-n", "300", "--threads", "1",
+              "--out", str(tmp_path / "beta-tcvae-dsprites-b6"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((tmp_path / "beta-tcvae-dsprites-b6" / "config.json").read_text())["objective"] == "beta_tcvae"
+    sweep = BetaSweep.load(tmp_path)
+    beta_vae = sweep.labels[0]
+    assert sweep.labels == [beta_vae, "6 (β-TCVAE)"]          # the beta-VAE sweep first, then the beta-TCVAEs
+    assert [row[1] for row in sweep.table()[:2]] == sweep.labels
+    fig = sweep.rate_distortion("6 (β-TCVAE)")
+    names = [t.name for t in fig.data]
+    assert names == ["β-VAE sweep", "6 (β-TCVAE)", "β = 6 (β-TCVAE) (selected)"]
+    tc = sweep.models["6 (β-TCVAE)"].metrics
+    assert (fig.data[2].x[0], fig.data[2].y[0]) == (tc["kl"], tc["recon_nll"])   # the ring is on the beta-TCVAE
+    ring = rate_distortion_figure([1.0, 4.0], [20.0, 10.0], [30.0, 60.0], current=4.0)
+    assert (ring.data[-1].x[0], ring.data[-1].y[0]) == (10.0, 60.0)

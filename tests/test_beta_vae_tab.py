@@ -35,7 +35,7 @@ def test_show_draws_traversal_kl_mi_and_rate_distortion(client):
     mi = _figure(heat)["data"][0]
     assert mi["type"] == "heatmap" and mi["x"] == ["shape", "scale", "orientation", "x position", "y position"]
     assert "scatter" in {t["type"] for t in _figure(rd)["data"]}
-    assert pair and f"beta-vae-dsprites-b{BETAS[-1]}" in status
+    assert pair and SWEEP.models[BETAS[-1]].folder in status
 
 
 def test_changing_beta_changes_the_traversal(client):

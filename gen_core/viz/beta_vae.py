@@ -53,19 +53,37 @@ def mutual_info_heatmap(mutual_info: np.ndarray, row_labels: Sequence[str], fact
 
 
 def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float],
-                           current: float | None = None,
+                           current: float | str | None = None,
+                           others: Sequence[tuple[str, float, float]] = (),
                            title: str = "Rate-distortion over beta (held-out dSprites)") -> go.Figure:
-    """KL (rate, nats) against reconstruction NLL (distortion, nats) for each beta, joined in beta order."""
+    """KL (rate, nats) against reconstruction NLL (distortion, nats) for each beta, joined in beta order.
+
+    ``others``: (name, rate, distortion) of models off the sweep (a beta-TCVAE, say), drawn as separate points.
+    ``current``: the selected model, a beta of the sweep or the name of one of ``others``; it gets a ring.
+    """
     order = np.argsort(betas)
     b, r, d = (np.asarray(v, dtype=float)[order] for v in (betas, rates, distortions))
     fig = go.Figure(go.Scatter(x=r, y=d, mode="lines+markers+text", text=[f"β={x:g}" for x in b],
-                               textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="shipped",
+                               textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="β-VAE sweep",
                                hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
-    if current is not None and current in b:
+    for k, (name, rate, distortion) in enumerate(others):
+        fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers+text", text=[f"β={name}"],
+                                 textposition="bottom right", name=name,
+                                 marker=dict(size=11, color=PALETTE[(1 + k) % len(PALETTE)], symbol="diamond"),
+                                 hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
+    ring = None
+    if isinstance(current, str):
+        ring = next(((rate, dist) for name, rate, dist in others if name == current), None)
+    elif current is not None and current in b:
         i = int(np.flatnonzero(b == current)[0])
-        fig.add_trace(go.Scatter(x=[r[i]], y=[d[i]], mode="markers", name=f"β = {current:g} (selected)",
+        ring = (r[i], d[i])
+    if ring is not None:
+        shown = current if isinstance(current, str) else f"{current:g}"
+        fig.add_trace(go.Scatter(x=[ring[0]], y=[ring[1]], mode="markers", name=f"β = {shown} (selected)",
                                  marker=dict(size=18, color=PALETTE[3], symbol="circle-open", line=dict(width=3))))
     # room around the points for their labels ("top right" of the last point on each axis would be clipped)
+    r = np.concatenate([r, [o[1] for o in others]])
+    d = np.concatenate([d, [o[2] for o in others]])
     rx, ry = max(float(np.ptp(r)), 1.0), max(float(np.ptp(d)), 1.0)
     fig.update_layout(title=title, xaxis_title="rate: KL(q(z|x) || p(z)), nats per image",
                       yaxis_title="distortion: -E log p(x|z), nats", **LAYOUT)
