@@ -129,8 +129,7 @@ def build_model(args: argparse.Namespace) -> HubModule:
     if args.model == "vae":
         return VAE(VAEConfig(latent_dim=args.latent_dim, likelihood=args.likelihood, beta=args.beta,
                              kl_schedule="linear" if args.kl_warmup else "constant", kl_warmup_steps=args.kl_warmup,
-                             channels=args.channels, hidden=hidden, objective=args.objective,
-                             tc_dataset_size=60_000))
+                             channels=args.channels, hidden=hidden, objective=args.objective))
     return Autoencoder(AutoencoderConfig(latent_dim=args.latent_dim, corruption=args.corruption,
                                          noise_level=args.noise_level, channels=args.channels, hidden=hidden))
 
@@ -187,8 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         shorter = f"a shorter run {where}, {rate}" if args.steps < 300_000 else f"a run of that length {where}"
         kind = "beta-TCVAE" if args.objective == "beta_tcvae" else "beta-VAE"
         title = f"gen_core {kind} on dSprites (beta = {args.beta:g}, latent {args.latent_dim})"
-        weighs = ("weighs only the total correlation of the aggregate posterior (minibatch-weighted sampling, Chen "
-                  "et al. 2018), the rest of the KL keeps weight 1" if args.objective == "beta_tcvae"
+        weighs = ("weighs only the total correlation of the aggregate posterior (estimated on each batch, Chen et "
+                  "al. 2018), the rest of the KL keeps weight 1" if args.objective == "beta_tcvae"
                   else "weighs the whole KL term")
         summary = (f"A {kind} (beta = {args.beta:g}; beta {weighs}) with the disentanglement_lib architecture "
                    f"(conv 32-32-64-64, "

@@ -126,9 +126,10 @@ class VAEConfig:
     kl_schedule: Literal["constant", "linear"] = "constant"
     kl_warmup_steps: int = 0           # linear annealing: the KL weight ramps 0 -> beta over these steps
     # beta_tcvae (Chen et al. 2018): beta weighs only the total correlation of the aggregate posterior, the rest of
-    # the KL keeps weight 1; the TC is estimated on each batch by minibatch-weighted sampling (losses.total_correlation)
+    # the KL keeps weight 1; the TC is estimated on each batch, the batch standing for the population
+    # (losses.total_correlation with dataset_size=None: 0 for a factorised q; Chen et al.'s N would only add the
+    # constant (D - 1) log N to the logged value and the loss, not to the gradient)
     objective: Literal["beta_vae", "beta_tcvae"] = "beta_vae"
-    tc_dataset_size: int = 737_280     # N of that estimate: dSprites' number of images (shifts the logged TC only)
 
 
 class VAE(HubModule):
@@ -224,7 +225,7 @@ class VAE(HubModule):
             mu, logvar = self.encode(x)
             z = self.reparameterize(mu, logvar)
             recon, kl = self.recon_nll(x, z), losses.kl_normal_std_normal(mu, logvar)
-            tc = losses.total_correlation(z, mu, logvar, cfg.tc_dataset_size)
+            tc = losses.total_correlation(z, mu, logvar)
             loss = (recon + kl).mean() + (cfg.beta - 1.0) * tc
             return {"loss": loss, "recon": recon.detach().mean(), "kl": kl.detach().mean(),
                     "elbo": -(recon + kl).detach().mean(), "tc": tc.detach()}
