@@ -36,10 +36,11 @@ from gen_core.train import TrainConfig, train  # noqa: E402
 from gen_core.train.loop import warm_up_optimizer  # noqa: E402
 
 
-def bench_metrics(model: VAE, preset: str) -> dict[str, float]:
-    """Wall time of all four metrics, and their values."""
+def bench_metrics(model: VAE, preset: str, engine: str = "windowed") -> dict[str, float]:
+    """Wall time of all four metrics with the encoder ``engine``, and their values."""
     t = time.perf_counter()
-    scores = all_metrics(DSprites(), encoder_mean_fn(model), seed=0, preset=preset)  # type: ignore[arg-type]
+    scores = all_metrics(DSprites(), encoder_mean_fn(model, engine=engine),  # type: ignore[arg-type]
+                         seed=0, preset=preset)  # type: ignore[arg-type]
     return {"seconds": time.perf_counter() - t, "beta_vae": scores["beta_vae"]["eval_accuracy"],
             "factor_vae": scores["factor_vae"]["eval_accuracy"], "mig": scores["mig"]["mig"],
             "dci_disentanglement": scores["dci"]["disentanglement"]}
@@ -109,6 +110,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--skip-full", action="store_true", help="only the fast preset")
+    p.add_argument("--compare-frozen", action="store_true",
+                   help="also time the full protocol with engine='frozen' (the whole graph on every pixel)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,13 +120,20 @@ def main() -> None:
                "metrics_fast": bench_metrics(model, "fast")}
     if not args.skip_full:
         results["metrics_disentanglement_lib"] = bench_metrics(model, "disentanglement_lib")
+    if args.compare_frozen:
+        results["metrics_disentanglement_lib_frozen"] = bench_metrics(model, "disentanglement_lib", "frozen")
+    if args.compare_frozen and not args.skip_full:
+        w, f = results["metrics_disentanglement_lib"], results["metrics_disentanglement_lib_frozen"]
+        results["metrics_ratio_frozen_over_windowed"] = f["seconds"] / w["seconds"]
     results["encoders"] = bench_encoders(model)
     results["training"] = bench_training(args.steps, args.rounds)
-    for key in ("metrics_fast", "metrics_disentanglement_lib"):
+    for key in ("metrics_fast", "metrics_disentanglement_lib", "metrics_disentanglement_lib_frozen"):
         if key in results:
             m = results[key]
             print(f"{key:32s} {m['seconds']:.1f} s   beta_vae {m['beta_vae']:.3f}  factor_vae "
                   f"{m['factor_vae']:.3f}  mig {m['mig']:.3f}  dci {m['dci_disentanglement']:.3f}")
+    if "metrics_ratio_frozen_over_windowed" in results:
+        print(f"full protocol, frozen / windowed {results['metrics_ratio_frozen_over_windowed']:.2f}x (same process)")
     e = results["encoders"]
     print(f"encoder mean, windowed           {e['windowed_images_per_s']:.0f} images/s")
     print(f"encoder mean, frozen full graph  {e['frozen_images_per_s']:.0f} images/s")
