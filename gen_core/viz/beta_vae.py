@@ -87,6 +87,9 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
     rx, ry = max(float(np.ptp(r)), 1.0), max(float(np.ptp(d)), 1.0)
     fig.update_layout(title=title, xaxis_title="rate: KL(q(z|x) || p(z)), nats per image",
                       yaxis_title="distortion: -E log p(x|z), nats", **LAYOUT)
-    fig.update_xaxes(range=[float(r.min()) - 0.08 * rx, float(r.max()) + 0.22 * rx])
+    left = float(r.min()) - 0.08 * rx
+    if others:   # their labels sit to the left of their points
+        left = min(left, min(o[1] for o in others) - 0.6 * rx)
+    fig.update_xaxes(range=[left, float(r.max()) + 0.22 * rx])
     fig.update_yaxes(range=[float(d.min()) - 0.1 * ry, float(d.max()) + 0.18 * ry])
     return fig
