@@ -9,7 +9,6 @@ Lecture notes 000 A.3.2 and 001 (beta-VAE: "disentangled" latents, empirically, 
 from __future__ import annotations
 
 import copy
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ from torch import Tensor, nn
 from gen_core.data.dsprites import FACTOR_NAMES, DSprites
 from gen_core.metrics.disentanglement import all_metrics, mig, mutual_info_matrix
 from gen_core.metrics.likelihood import EVAL_SEED, evaluate_vae, kl_per_dim
-from gen_core.metrics.windowed import WindowedConv64Mean
+from gen_core.metrics.windowed import WindowedConv64Mean, frozen_for_inference
 from gen_core.models.vae import VAE
 from gen_core.threads import one_thread
 
@@ -48,9 +47,7 @@ def _frozen_mean(mean: nn.Module, batches: list[Tensor], expected: list[Tensor])
     the frozen graph's means differ from the eager ones (``expected``) on any batch by more than
     ``FROZEN_TOLERANCE`` (a trace that baked in a data-dependent branch, say)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frozen = torch.jit.optimize_for_inference(torch.jit.trace(mean, batches[0], check_trace=False))
+        frozen = frozen_for_inference(mean, batches[0])
         for b, e in zip(batches, expected):
             if (frozen(b) - e).abs().max().item() > FROZEN_TOLERANCE:
                 return None
@@ -115,7 +112,10 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH,
             return list(pool.map(encode_one, batches))
 
     def full(x: Tensor) -> Tensor:
-        return torch.cat(encode_all(list(x.contiguous(memory_format=torch.channels_last).split(batch_size))))
+        """The chosen encoder on every pixel, ``batch_size`` images at a time."""
+        if cpu:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return torch.cat(encode_all(list(x.split(batch_size))))
 
     @torch.inference_mode()
     def represent(x: Tensor) -> Tensor:
@@ -123,11 +123,11 @@ def encoder_mean_fn(model: VAE, batch_size: int = ENCODE_BATCH,
         x = x.to(device)
         if windowed is not None:
             return windowed(x)       # images with a pixel < 0 go to the frozen graph (``full``, below)
+        if encoder is not None:
+            return full(x).cpu()
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
         batches = list(x.split(batch_size))
-        if encoder is not None:
-            return torch.cat(encode_all(batches)).cpu()
         expected = [mean(b) for b in batches]           # the first call: eager, and the check of the frozen graphs
         encoder = _frozen_mean(mean, batches, expected) or mean
         if encoder is not mean and engine == "windowed":

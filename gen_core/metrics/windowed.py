@@ -46,8 +46,9 @@ BATCH = 64         # images per frozen-graph call
 IMAGE = 64
 
 
-def _frozen(module: nn.Module, example: Tensor) -> Any:
-    """``module`` traced on ``example`` and frozen for CPU inference (the graph holds no shapes: any crop runs)."""
+def frozen_for_inference(module: nn.Module, example: Tensor) -> Any:
+    """``module`` traced on ``example`` and frozen for CPU inference (oneDNN weights prepacked, conv + ReLU fused;
+    the graph holds no shapes, so any crop or batch size runs). Raises what tracing raises."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.jit.optimize_for_inference(torch.jit.trace(module.eval(), example, check_trace=False))
@@ -137,7 +138,7 @@ class WindowedConv64Mean:
         conv1, conv2, conv3, conv4, fc1, fc2 = (layers[i] for i in (0, 2, 4, 6, 9, 11))
         with torch.inference_mode():
             crop = torch.zeros(BATCH, 1, 38, 38)
-            self.heads = {padding: _frozen(_Head([conv1, conv2], padding), crop)    # by (rows, columns) padding
+            self.heads = {padding: frozen_for_inference(_Head([conv1, conv2], padding), crop)    # by (rows, columns) padding
                           for padding in ((0, 0), (0, 1), (1, 0), (1, 1))}
             self.conv3, self.conv4 = _patch_weight(conv3), _patch_weight(conv4)
             c4 = conv4.out_channels                                 # fc1 reads (channel, row, column) in order
