@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 METRIC_NOTES = {
     "elbo": "ELBO, nats per image (one posterior sample per image)",
@@ -92,3 +93,15 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
     else:
         parts += ["## Held-out metrics", "", "Not evaluated yet (training checkpoint).", ""]
     return "\n".join(parts)
+
+
+def publish_run(model: Any, out: Path, card_text: str, card_data: dict[str, Any], metrics: dict[str, Any],
+                keep_state: bool, state_files: Iterable[str]) -> None:
+    """Finish a CLI training run: write ``out`` as a Hub-format folder (config.json, model.safetensors and the card
+    with ``card_data`` as front matter), delete the resume files ``state_files`` unless ``keep_state``, and print
+    the held-out metrics as JSON (the CLI's last output, which scripts read)."""
+    model.save_pretrained(out, card=card_text, card_data=card_data)
+    if not keep_state:
+        for name in state_files:
+            (out / name).unlink(missing_ok=True)
+    print(json.dumps(metrics, indent=2))

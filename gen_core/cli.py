@@ -245,11 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
                      "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
                                            "lr": args.lr, "lr_schedule": args.lr_schedule, "seed": args.seed}}
-    model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
-    if not args.keep_state:
-        for name in (STATE_JSON, STATE_TENSORS):
-            (out / name).unlink(missing_ok=True)
-    print(json.dumps(metrics, indent=2))
+    cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
+                      (STATE_JSON, STATE_TENSORS))
     return 0
 
 

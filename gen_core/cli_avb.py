@@ -157,9 +157,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "command": command},
         HISTORY_KEY: history,
     }
-    model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
-    if not args.keep_state:
-        for name in (STATE_JSON, STATE_TENSORS, HISTORY_NAME):
-            (out / name).unlink(missing_ok=True)
-    print(json.dumps(metrics, indent=2))
+    cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
+                      (STATE_JSON, STATE_TENSORS, HISTORY_NAME))
     return 0

@@ -13,7 +13,6 @@ held-out metrics that go into the model card.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -202,9 +201,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.init_from:
         card_data["gen_core_training"].update({"init_from": str(args.init_from), "init_steps": init_steps,
                                                "total_steps": init_steps + step})
-    model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
-    if not args.keep_state:
-        for name in (STATE_JSON, STATE_TENSORS):
-            (out / name).unlink(missing_ok=True)
-    print(json.dumps(metrics, indent=2))
+    cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
+                      (STATE_JSON, STATE_TENSORS))
     return 0

@@ -13,7 +13,6 @@ evaluations and their model cards read in one place. Every run goes through the 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -274,9 +273,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                                        "lr_g": adv.lr_g, "lr_d": adv.lr_d, "scheme": args.scheme,
                                        "n_critic": args.n_critic, "lr_schedule": adv.lr_schedule,
                                        "seed": args.seed, "command": command}}
-    model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
-    if not args.keep_state:
-        for name in (STATE_JSON, STATE_TENSORS):
-            (out / name).unlink(missing_ok=True)
-    print(json.dumps(metrics, indent=2))
+    cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
+                      (STATE_JSON, STATE_TENSORS))
     return 0

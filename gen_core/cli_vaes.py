@@ -13,7 +13,6 @@ wall time and held-out metrics (also in the card's metadata, which the UI reads)
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -202,9 +201,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
                  "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
                                        "lr": args.lr, "seed": args.seed, "command": command}}
-    model.save_pretrained(out, card=card(step, wall, metrics), card_data=card_data)
-    if not args.keep_state:
-        for name in (STATE_JSON, STATE_TENSORS):
-            (out / name).unlink(missing_ok=True)
-    print(json.dumps(metrics, indent=2))
+    cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
+                      (STATE_JSON, STATE_TENSORS))
     return 0
