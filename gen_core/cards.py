@@ -51,12 +51,14 @@ METRIC_NOTES = {
 }
 
 
-def metrics_table(metrics: dict[str, float | str]) -> str:
-    """A Markdown table of metrics with a sentence saying what each one is."""
+def metrics_table(metrics: dict[str, float | str], notes: dict[str, str] | None = None) -> str:
+    """A Markdown table of metrics with a sentence saying what each one is (``notes``, a model family's own
+    sentences, before the shared ``METRIC_NOTES``)."""
+    notes = {**METRIC_NOTES, **(notes or {})}
     rows = ["| metric | value | meaning |", "|---|---|---|"]
     for key, value in metrics.items():
         shown = value if isinstance(value, str) else f"{value:.4g}"
-        note = METRIC_NOTES.get(key, "").replace("|", "\\|")  # a bare | would split the Markdown table cell
+        note = notes.get(key, "").replace("|", "\\|")  # a bare | would split the Markdown table cell
         rows.append(f"| `{key}` | {shown} | {note} |")
     return "\n".join(rows)
 
@@ -75,7 +77,7 @@ def device_label(device: str) -> str:
 
 def training_card(title: str, summary: str, command: str, config: dict[str, Any], train_config: dict[str, Any],
                   steps: int, wall_time_s: float, device: str, metrics: dict[str, float] | None,
-                  eval_note: str, usage: str) -> str:
+                  eval_note: str, usage: str, metric_notes: dict[str, str] | None = None) -> str:
     """Markdown body of a model card: what it is, how it was trained (exact command, steps, wall time), metrics."""
     parts = [
         f"# {title}", "", summary.strip(), "",
@@ -89,7 +91,7 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
         "Model config (`config.json`):", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", "",
     ]
     if metrics:
-        parts += ["## Held-out metrics (computed by gen_core)", "", eval_note.strip(), "", metrics_table(metrics), ""]
+        parts += ["## Held-out metrics (computed by gen_core)", "", eval_note.strip(), "", metrics_table(metrics, metric_notes), ""]
     else:
         parts += ["## Held-out metrics", "", "Not evaluated yet (training checkpoint).", ""]
     return "\n".join(parts)

@@ -121,9 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         body = cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(metrics) if metrics else "",
-                                   USAGE.format(path=str(out)))
-        if metrics:
-            body += "\nWhat the AVB metrics are:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in METRIC_NOTES.items()) + "\n"
+                                   USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
         return body
 
     history: list[list[float]] = []

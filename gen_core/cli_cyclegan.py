@@ -61,6 +61,9 @@ METRIC_NOTES = {
     "fid_b_floor": "FID-FMNIST of real training B images against the test B images",
     "fid_a_floor": "FID-FMNIST of real training A images against the test A images",
     "translate_ms": "ms to translate one image (batch of 1, one thread, CPU, median of 50)",
+    "n_test_a": "test images of domain A evaluated",
+    "n_test_b": "test images of domain B evaluated",
+    "n_pairs": "held-out (sketch, true garment) pairs in the L1 / SSIM / baseline comparison",
 }
 
 
@@ -171,10 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         body = cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(args.pair) if metrics else "",
-                                   USAGE.format(path=str(out)))
-        if metrics:
-            notes = "\n".join(f"- `{k}`: {v}" for k, v in METRIC_NOTES.items() if k in metrics)
-            body += "\nWhat each metric is:\n\n" + notes + "\n"
+                                   USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
         return body
 
     wall, step = 0.0, 0

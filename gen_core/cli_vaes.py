@@ -176,10 +176,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         body = cards.training_card(title, SUMMARY[args.model], command, model.config_dict, vars(args) | {"steps": step},
                                    step, wall, device_name, metrics, eval_note(args.model) if metrics else "",
-                                   USAGE[args.model].format(path=str(out)))
-        if metrics:
-            notes = "\n".join(f"- `{k}`: {v}" for k, v in METRIC_NOTES.items() if k in metrics)
-            body += ("\nWhat the other metrics are:\n\n" + notes + "\n") if notes else ""
+                                   USAGE[args.model].format(path=str(out)), metric_notes=METRIC_NOTES)
         return body
 
     wall, step = 0.0, 0
