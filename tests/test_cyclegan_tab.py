@@ -93,6 +93,9 @@ def test_translate_returns_three_outputs_and_cycle_error(tab):
     assert y.shape == back.shape == (224, 224)
     assert heat.data[0].type == "heatmap"
     assert re.search(r"cycle error .* = \*\*0\.\d{3}\*\*", status) and "classifier calls" in status
+    assert "|F(G(x)) - x|" in heat.layout.title.text
+    _, _, heat_b, _ = tab.translate_image("shoes", "b2a", tab.pick_example("shoes", "b2a", 0))
+    assert "|G(F(y)) - y|" in heat_b.layout.title.text      # the round trip of the direction shown
 
 
 # --- API (gradio_client) -----------------------------------------------------------------------------------------------

@@ -137,7 +137,9 @@ class CycleGANTab:
             probs = torch.softmax(self.m.classifier.logits(y), dim=1)[0]
             k = int(probs.argmax())
             lines.append(f"The Fashion-MNIST classifier calls the translation **{CLASS_NAMES[k]}** ({probs[k]:.0%}).")
-        return [big_image(y, SCALE), big_image(back, SCALE), cycle_error_heatmap(err), "\n\n".join(lines)]
+        formula = "|F(G(x)) - x|" if direction == "a2b" else "|G(F(y)) - y|"
+        return [big_image(y, SCALE), big_image(back, SCALE), cycle_error_heatmap(err, f"Cycle error {formula} per pixel"),
+                "\n\n".join(lines)]
 
     def translate_image(self, pair: Any, direction: Any, image: Any) -> list[Any]:
         """Translate a picked or uploaded picture: [translation, round trip, cycle-error heatmap, status]."""
@@ -296,7 +298,7 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         status = gr.Markdown("", elem_id="cg-status")
         with gr.Row():
             out_y = gr.Image(label="Translation", format="png", height=240, interactive=False, elem_id="cg-output")
-            out_back = gr.Image(label="Round trip A → B → A", format="png", height=240, interactive=False,
+            out_back = gr.Image(label="Round trip, back to the input's domain", format="png", height=240, interactive=False,
                                 elem_id="cg-roundtrip")
             heat = gr.Plot(label="Cycle error per pixel", elem_id="cg-heatmap")
         gr.Markdown("### Test translations, including the worst")
