@@ -91,7 +91,8 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
         "Model config (`config.json`):", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", "",
     ]
     if metrics:
-        parts += ["## Held-out metrics (computed by gen_core)", "", eval_note.strip(), "", metrics_table(metrics, metric_notes), ""]
+        parts += ["## Held-out metrics (computed by gen_core)", "", eval_note.strip(), "",
+                  metrics_table(metrics, metric_notes), ""]
     else:
         parts += ["## Held-out metrics", "", "Not evaluated yet (training checkpoint).", ""]
     return "\n".join(parts)

@@ -119,10 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     device_name = str(pick_device(args.device))
 
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
-        body = cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
+        return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(metrics) if metrics else "",
                                    USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
-        return body
 
     history: list[list[float]] = []
     wall, step = 0.0, 0

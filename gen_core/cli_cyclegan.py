@@ -172,10 +172,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     device_name = str(device)
 
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
-        body = cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
+        return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(args.pair) if metrics else "",
                                    USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
-        return body
 
     wall, step = 0.0, 0
     with tqdm(total=args.steps, desc=f"train cyclegan ({args.pair})", unit="step", dynamic_ncols=True,

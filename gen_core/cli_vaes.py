@@ -174,10 +174,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     device_name = str(pick_device(args.device))
 
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
-        body = cards.training_card(title, SUMMARY[args.model], command, model.config_dict, vars(args) | {"steps": step},
+        return cards.training_card(title, SUMMARY[args.model], command, model.config_dict, vars(args) | {"steps": step},
                                    step, wall, device_name, metrics, eval_note(args.model) if metrics else "",
                                    USAGE[args.model].format(path=str(out)), metric_notes=METRIC_NOTES)
-        return body
 
     wall, step = 0.0, 0
     keys = ("loss", "recon", "kl", "tau", "batch_usage", "commitment")

@@ -138,8 +138,8 @@ class CycleGANTab:
             k = int(probs.argmax())
             lines.append(f"The Fashion-MNIST classifier calls the translation **{CLASS_NAMES[k]}** ({probs[k]:.0%}).")
         formula = "|F(G(x)) - x|" if direction == "a2b" else "|G(F(y)) - y|"
-        return [big_image(y, SCALE), big_image(back, SCALE), cycle_error_heatmap(err, f"Cycle error {formula} per pixel"),
-                "\n\n".join(lines)]
+        heat = cycle_error_heatmap(err, f"Cycle error {formula} per pixel")
+        return [big_image(y, SCALE), big_image(back, SCALE), heat, "\n\n".join(lines)]
 
     def translate_image(self, pair: Any, direction: Any, image: Any) -> list[Any]:
         """Translate a picked or uploaded picture: [translation, round trip, cycle-error heatmap, status]."""
@@ -298,8 +298,8 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         status = gr.Markdown("", elem_id="cg-status")
         with gr.Row():
             out_y = gr.Image(label="Translation", format="png", height=240, interactive=False, elem_id="cg-output")
-            out_back = gr.Image(label="Round trip, back to the input's domain", format="png", height=240, interactive=False,
-                                elem_id="cg-roundtrip")
+            out_back = gr.Image(label="Round trip, back to the input's domain", format="png", height=240,
+                                interactive=False, elem_id="cg-roundtrip")
             heat = gr.Plot(label="Cycle error per pixel", elem_id="cg-heatmap")
         gr.Markdown("### Test translations, including the worst")
         gallery_btn = gr.Button("Show test translations", elem_id="cg-gallery-btn")
