@@ -13,6 +13,7 @@ import torch
 
 from gen_core.models import VAE, VAEConfig
 from gen_core.train import Event, TrainConfig, train
+from gen_core.train.loop import autocast_dtype
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,6 +130,30 @@ def test_bad_settings(images):
         run(tiny_vae(), images, config={"device": "cuda"}) if not torch.cuda.is_available() else pytest.skip()
     with pytest.raises(ValueError, match="too few"):
         run(tiny_vae(), images[:10])
+
+
+def test_bf16_autocast_on_cpu_keeps_loss_and_weights_float32(images):
+    """precision="bf16" on CPU: autocast on, the loss terms float32 and near the float32 values, the weights float32
+    and learning; fp16 on CPU is refused with the settings that work."""
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="'fp32', 'bf16' or 'auto'"):
+        autocast_dtype("fp16", torch.device("cpu"))
+    model = tiny_vae()
+    x = (images[:64].float() / 255 > 0.5).float()  # binary images, the Bernoulli decoder's support
+    mu, logvar = model.encode(x)
+    z = mu  # a fixed code, so that both precisions decode the same point
+    exact = model.recon_nll(x, z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mu16, _ = model.encode(x)
+        recon16 = model.recon_nll(x, z)
+    assert mu16.dtype == torch.float32 and recon16.dtype == torch.float32
+    assert torch.allclose(mu16, mu, atol=0.05)
+    assert torch.allclose(recon16, exact, rtol=0.02)
+    events = run(model, images, config={"steps": 60, "lr": 3e-3, "precision": "bf16"})
+    steps = [e for e in events if e.kind == "step"]
+    assert steps[-1].metrics["loss"] < steps[0].metrics["loss"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
 def test_ddp_two_processes_keep_parameters_identical(tmp_path):

@@ -174,7 +174,8 @@ class VAE(HubModule):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 1, S, S) -> posterior mean and log-variance, each (B, latent_dim); S = 28, or 64 for conv64."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        # float32 out even under bf16 autocast, so that the KL and the sampling stay in full precision
+        mu, logvar = self.encoder(x).float().chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: Tensor) -> Tensor:
@@ -194,7 +195,7 @@ class VAE(HubModule):
 
     def recon_nll(self, x: Tensor, z: Tensor) -> Tensor:
         """``-log p(x|z)`` per image for the configured decoder; shape (B,), nats."""
-        out = self.decoder(z)
+        out = self.decoder(z).float()  # the 4,096-pixel sum in float32 under bf16 autocast too
         if self.config.likelihood == "bernoulli":
             return losses.bernoulli_nll(out, x)
         return losses.gaussian_nll(torch.sigmoid(out), self.decoder_logvar, x)

