@@ -9,7 +9,8 @@ the shared loop against a plain loop of the same model in the same process.
    ``engine="frozen"`` (the whole frozen graph on every pixel), in alternating rounds; ratio of medians.
 3. Training: ``gen_core.train.train`` (events, NaN/inf checks, gradient clipping, checkpoint-ready RNG) against a
    hand-written loop (render batch, forward, backward, clip, Adam) of the conv64 beta-VAE on the same dSprites
-   batches. Rounds alternate between the two so machine noise hits both; the ratio of medians is reported.
+   batches, and the shared loop under ``precision="bf16"`` (bfloat16 autocast, ``train --precision bf16``). Rounds
+   rotate the order of the three so machine noise hits all; ratios of medians are reported.
 
     python benchmarks/bench_beta_vae.py [--model pretrained/beta-vae-dsprites-b4] [--threads 2] [--json out.json]
 """
@@ -17,6 +18,7 @@ the shared loop against a plain loop of the same model in the same process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -81,26 +83,30 @@ def plain_loop(model: VAE, steps: int, batch_size: int, lr: float, clip: float, 
 
 
 def bench_training(steps: int, rounds: int, batch_size: int = 64) -> dict[str, float]:
-    """Median steps/s of the shared loop and of the plain loop over alternating rounds."""
+    """Median steps/s of the shared loop (float32, and under ``precision="bf16"``) and of the plain loop over
+    rounds that rotate the order of the three."""
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-4, log_every=50, device="cpu")
-    shared, plain = [], []
+    cfg_bf16 = dataclasses.replace(cfg, precision="bf16")
+    times: dict[str, list[float]] = {"shared": [], "plain": [], "bf16": []}
+    kinds = list(times)
     warm_up_optimizer()  # torch._dynamo is imported before timing, not inside the first round
     for r in range(rounds):
-        for kind in ("shared", "plain") if r % 2 == 0 else ("plain", "shared"):
+        for kind in kinds[r % 3:] + kinds[:r % 3]:
             torch.manual_seed(r)
             model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=4.0))
             t = time.perf_counter()
-            if kind == "shared":
-                for _ in train(model, DSpritesBatches(batch_size, r), cfg):
-                    pass
-                shared.append(steps / (time.perf_counter() - t))
-            else:
+            if kind == "plain":
                 model.train()
                 plain_loop(model, steps, batch_size, cfg.lr, cfg.grad_clip, r)
-                plain.append(steps / (time.perf_counter() - t))
-    s, p = statistics.median(shared), statistics.median(plain)
-    return {"shared_steps_per_s": s, "plain_steps_per_s": p, "ratio_shared_over_plain": s / p, "rounds": rounds,
-            "steps_per_round": steps, "all_shared": shared, "all_plain": plain}
+            else:
+                for _ in train(model, DSpritesBatches(batch_size, r), cfg if kind == "shared" else cfg_bf16):
+                    pass
+            times[kind].append(steps / (time.perf_counter() - t))
+    s, p, b = (statistics.median(times[k]) for k in kinds)
+    return {"shared_steps_per_s": s, "plain_steps_per_s": p, "ratio_shared_over_plain": s / p,
+            "shared_bf16_steps_per_s": b, "ratio_bf16_over_shared": b / s, "rounds": rounds,
+            "steps_per_round": steps, "all_shared": times["shared"], "all_plain": times["plain"],
+            "all_bf16": times["bf16"]}
 
 
 def main() -> None:
@@ -144,6 +150,8 @@ def main() -> None:
     print(f"training, plain loop             {t['plain_steps_per_s']:.2f} steps/s")
     print(f"ratio shared / plain             {t['ratio_shared_over_plain']:.3f}x (median of {t['rounds']} "
           f"alternating rounds of {t['steps_per_round']} steps)")
+    print(f"training, shared loop, bf16      {t['shared_bf16_steps_per_s']:.2f} steps/s: "
+          f"{t['ratio_bf16_over_shared']:.2f}x the float32 shared loop (--precision bf16)")
     print(f"load average at start            {results['load_average']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
