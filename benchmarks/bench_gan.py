@@ -78,11 +78,13 @@ def plain_loop_steps_per_s(steps: int, seed: int = 0, hidden: int = 128, depth: 
     return steps / (time.perf_counter() - t0)
 
 
-def matmul_floor_steps_per_s(steps: int, hidden: int = 128, depth: int = 3, batch: int = 256) -> float:
-    """An upper bound for any fp32 implementation of one alternating step on one thread: only the matrix products
-    it cannot avoid (G forward; D forward on [real, fake]; D weight and hidden-input gradients; D forward on the
-    fakes again against the updated D; D input gradients; G weight and hidden-input gradients), each an ``out=``
-    product on preallocated tensors, nothing else. Steps/s of that alone."""
+def matmul_floor_steps_per_s(steps: int, hidden: int = 128, depth: int = 3, batch: int = 256,
+                             dtype: torch.dtype = torch.float32) -> float:
+    """An upper bound for any implementation of one alternating step on one thread with products in ``dtype``: only
+    the matrix products it cannot avoid (G forward; D forward on [real, fake]; D weight and hidden-input gradients;
+    D forward on the fakes again against the updated D; D input gradients; G weight and hidden-input gradients),
+    each an ``out=`` product on preallocated tensors, nothing else (with bfloat16 not even the casts that mixed
+    precision needs). Steps/s of that alone."""
     def layers(first: int, last: int) -> list[tuple[int, int]]:
         dims = [first] + [hidden] * depth + [last]
         return list(zip(dims[:-1], dims[1:]))                     # (in, out) per linear layer
@@ -93,7 +95,8 @@ def matmul_floor_steps_per_s(steps: int, hidden: int = 128, depth: int = 3, batc
     shapes += [(o, 2 * batch, i) for i, o in d] + [(2 * batch, o, i) for i, o in d[1:]]      # D step backward
     shapes += [(batch, i, o) for i, o in d] + [(batch, o, i) for i, o in d]                  # D(fake), dL/dfake
     shapes += [(o, batch, i) for i, o in g] + [(batch, o, i) for i, o in g[1:]]              # G step backward
-    ops = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in shapes]
+    ops = [(torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype), torch.empty(m, n, dtype=dtype))
+           for m, k, n in shapes]
     for a, b, c in ops:
         torch.mm(a, b, out=c)
     t0 = time.perf_counter()
@@ -142,10 +145,11 @@ def live_steps_per_s(steps: int, seed: int = 0) -> tuple[float, float]:
 
 
 def bench_speed(rounds: int, steps: int) -> dict:
-    plain, live, redraw, floor, hand, autograd = [], [], [], [], [], []
+    plain, live, redraw, floor, floor16, hand, autograd = [], [], [], [], [], [], []
     for r in range(rounds):
         plain.append(plain_loop_steps_per_s(steps, seed=r))
         floor.append(matmul_floor_steps_per_s(steps))
+        floor16.append(matmul_floor_steps_per_s(steps, dtype=torch.bfloat16))
         hand.append(loop_steps_per_s(steps, seed=r, engine="auto"))
         autograd.append(loop_steps_per_s(steps, seed=r, engine="autograd"))
         s, u = live_steps_per_s(steps, seed=r)
@@ -153,7 +157,7 @@ def bench_speed(rounds: int, steps: int) -> dict:
         redraw.append(u)
         print(f"  round {r}: plain {plain[-1]:.0f} steps/s, live {live[-1]:.0f} steps/s, {redraw[-1]:.1f} frames/s; "
               f"shared loop without the tab: hand-written backward {hand[-1]:.0f}, autograd {autograd[-1]:.0f}; "
-              f"matrix products alone {floor[-1]:.0f} steps/s", flush=True)
+              f"matrix products alone {floor[-1]:.0f} steps/s (in bfloat16 {floor16[-1]:.0f})", flush=True)
     return {"plain_steps_per_s": statistics.median(plain), "live_steps_per_s": statistics.median(live),
             "loop_hand_backward_steps_per_s": statistics.median(hand),
             "loop_autograd_steps_per_s": statistics.median(autograd),
@@ -164,7 +168,9 @@ def bench_speed(rounds: int, steps: int) -> dict:
             "live_redraws_per_s": statistics.median(redraw), "rounds": rounds, "steps_per_round": steps,
             "matmul_floor_steps_per_s": statistics.median(floor),
             "ratio_matmul_floor_over_plain": statistics.median(b / a for a, b in zip(plain, floor)),
-            "plain_all": plain, "live_all": live, "floor_all": floor}
+            "matmul_floor_bf16_steps_per_s": statistics.median(floor16),
+            "ratio_matmul_floor_bf16_over_plain": statistics.median(b / a for a, b in zip(plain, floor16)),
+            "plain_all": plain, "live_all": live, "floor_all": floor, "floor_bf16_all": floor16}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -395,7 +401,10 @@ def main() -> None:
               f"{s['live_redraws_per_s']:.1f} frames/s")
         if "matmul_floor_steps_per_s" in s:
             print(f"the step's matrix products alone: {s['matmul_floor_steps_per_s']:.0f} steps/s, "
-                  f"x{s['ratio_matmul_floor_over_plain']:.2f} the plain loop (no implementation can pass this)")
+                  f"x{s['ratio_matmul_floor_over_plain']:.2f} the plain loop (no float32 implementation can pass this)")
+        if "matmul_floor_bf16_steps_per_s" in s:
+            print(f"the same products in bfloat16: {s['matmul_floor_bf16_steps_per_s']:.0f} steps/s, "
+                  f"x{s['ratio_matmul_floor_bf16_over_plain']:.2f} the plain loop (before any cast or elementwise op)")
         if "loop_hand_backward_steps_per_s" in s:
             print(f"the shared loop without the tab: hand-written backward {s['loop_hand_backward_steps_per_s']:.0f} "
                   f"steps/s (x{s['ratio_loop_hand_over_plain']:.2f}), autograd {s['loop_autograd_steps_per_s']:.0f} "
