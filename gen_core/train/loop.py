@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"               # "auto": CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 autocast on CUDA (fp16 if no bf16), fp32 on
-                                       # CPU; "bf16" on CPU: bf16 autocast (1.75x faster steps for conv64 on AVX512-BF16)
+                                       # CPU; "bf16" on CPU: bf16 autocast (1.3-1.4x conv64 steps/s on AVX512-BF16)
     grad_clip: float | None = 1000.0   # max global grad norm; VAE losses are summed over 784 pixels, so
                                        # typical norms are ~100: this only tames rare spikes
     log_every: int = 50                # a "step" event (interval means of the metrics) every this many steps

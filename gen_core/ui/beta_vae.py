@@ -308,14 +308,16 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             rd = gr.Plot(label="Rate-distortion", elem_id="bvae-rd")
             gr.Markdown(RD_TEXT, latex_delimiters=LATEX)
         gr.Markdown("### Metrics across the sweep, beside the published numbers\nShipped models: trained here on "
-                    "a CPU for the steps in the table, **a tenth of the papers' 300k**, at a higher learning rate with "
-                    "a cosine decay (the model cards give the exact commands), then scored with the "
+                    "a CPU for the steps in the table, **a sixth to a tenth of the papers' 300k**, at a higher learning "
+                    "rate with a cosine decay (β = 1 and 4: 50k steps under bfloat16 autocast; the model cards give "
+                    "the exact commands), then scored with the "
                     "disentanglement_lib protocol on the encoder mean (the cards also list DCI completeness and "
                     "informativeness, KL and reconstruction error). Published: 300k training steps (EVALUATION.md); "
                     "the β-VAE score of Higgins et al. is on their own 2D-shapes set.")
         gr.Dataframe(value=sweep.table(), headers=TABLE_HEADERS, interactive=False, elem_id="bvae-table", wrap=True)
         gr.Markdown("### Train a β-VAE live\nThe disentanglement_lib network on fresh dSprites batches of 64 "
-                    "(about 10 steps/s on one CPU core: the shipped models took an hour). The MIG here uses "
+                    "(7-8 steps/s on one CPU core in float32; the shipped models took 78-93 minutes each). "
+                    "The MIG here uses "
                     "2,000 points instead of 10,000, so it is noisier and biased upwards; it shows the trend.")
         with gr.Row():
             live_beta = Number(value=4, minimum=BETA_RANGE[0], maximum=BETA_RANGE[1], label="β", elem_id="bvae-live-beta")
