@@ -129,7 +129,7 @@ def test_cli_trains_and_scores_a_dsprites_beta_vae(tmp_path: Path):
     out = tmp_path / "bvae"
     res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--beta", "4", "--steps", "6",
               "--batch-size", "16", "--log-every", "3", "--checkpoint-every", "3", "--metrics-preset", "smoke", "--eval-n", "500",
-              "--threads", "1", "--out", str(out))
+              "--threads", "1", "--precision", "bf16", "--out", str(out))
     assert res.returncode == 0, res.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
     assert config["architecture"] == "conv64" and config["beta"] == 4.0 and config["latent_dim"] == 10
@@ -143,6 +143,7 @@ def test_cli_trains_and_scores_a_dsprites_beta_vae(tmp_path: Path):
     card = (out / "README.md").read_text()
     assert "python -m gen_core train vae --dataset dsprites" in card and "'smoke' preset" in card
     assert "| `mig` |" in card
+    assert "--precision bf16" in card and "Trained under bfloat16 autocast" in card    # the card says how it trained
 
 
 def test_read_card_metadata_of_a_folder_without_a_card(tmp_path: Path):
@@ -226,6 +227,7 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
               "--out", str(tmp_path / "beta-tcvae-dsprites-b6"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((tmp_path / "beta-tcvae-dsprites-b6" / "config.json").read_text())["objective"] == "beta_tcvae"
+    assert "bfloat16" not in (tmp_path / "beta-tcvae-dsprites-b6" / "README.md").read_text()   # float32 by default
     sweep = BetaSweep.load(tmp_path)
     beta_vae = sweep.labels[0]
     assert sweep.labels == [beta_vae, "6 (β-TCVAE)"]          # the beta-VAE sweep first, then the beta-TCVAEs
