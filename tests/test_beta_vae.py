@@ -239,3 +239,5 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert (fig.data[2].x[0], fig.data[2].y[0]) == (tc["kl"], tc["recon_nll"])   # the ring is on the beta-TCVAE
     ring = rate_distortion_figure([1.0, 4.0], [20.0, 10.0], [30.0, 60.0], current=4.0)
     assert (ring.data[-1].x[0], ring.data[-1].y[0]) == (10.0, 60.0)
+    labelled = rate_distortion_figure([4.0, 1.0], [10.0, 20.0], [60.0, 30.0], steps=[50_000, 30_000])
+    assert list(labelled.data[0].text) == ["β=1 · 30k", "β=4 · 50k"]     # each label keeps its own model's steps

@@ -150,7 +150,8 @@ class BetaSweep:
         selected = self.models.get(current) if current is not None else None
         highlight = None if selected is None else (selected.beta if selected.objective == "beta_vae" else selected.label)
         return rate_distortion_figure([m.beta for m in sweep], [m.metrics["kl"] for m in sweep],
-                                      [m.metrics["recon_nll"] for m in sweep], current=highlight, others=others)
+                                      [m.metrics["recon_nll"] for m in sweep], current=highlight, others=others,
+                                      steps=[int(m.training.get("steps", 0)) for m in sweep])
 
 
 def dim_labels(kl: list[float], order: list[int]) -> list[str]:

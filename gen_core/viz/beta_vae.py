@@ -55,15 +55,21 @@ def mutual_info_heatmap(mutual_info: np.ndarray, row_labels: Sequence[str], fact
 def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], distortions: Sequence[float],
                            current: float | str | None = None,
                            others: Sequence[tuple[str, float, float]] = (),
-                           title: str = "Rate-distortion over beta (held-out dSprites)") -> go.Figure:
+                           title: str = "Rate-distortion over beta (held-out dSprites)",
+                           steps: Sequence[int] | None = None) -> go.Figure:
     """KL (rate, nats) against reconstruction NLL (distortion, nats) for each beta, joined in beta order.
 
+    ``steps``: training steps of each beta's model; given, each label says them (``β=4 · 50k``), so that a sweep
+    whose models trained for different lengths says so on the plot.
     ``others``: (name, rate, distortion) of models off the sweep (a beta-TCVAE, say), drawn as separate points.
     ``current``: the selected model, a beta of the sweep or the name of one of ``others``; it gets a ring.
     """
     order = np.argsort(betas)
     b, r, d = (np.asarray(v, dtype=float)[order] for v in (betas, rates, distortions))
-    fig = go.Figure(go.Scatter(x=r, y=d, mode="lines+markers+text", text=[f"β={x:g}" for x in b],
+    labels = [f"β={x:g}" for x in b]
+    if steps is not None:
+        labels = [f"{label} · {int(steps[i]) / 1000:g}k" for label, i in zip(labels, order)]
+    fig = go.Figure(go.Scatter(x=r, y=d, mode="lines+markers+text", text=labels,
                                textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="β-VAE sweep",
                                hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     for k, (name, rate, distortion) in enumerate(others):
@@ -90,6 +96,6 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
     left = float(r.min()) - 0.08 * rx
     if others:   # their labels sit to the left of their points
         left = min(left, min(o[1] for o in others) - 0.6 * rx)
-    fig.update_xaxes(range=[left, float(r.max()) + 0.22 * rx])
+    fig.update_xaxes(range=[left, float(r.max()) + (0.22 if steps is None else 0.38) * rx])  # longer labels
     fig.update_yaxes(range=[float(d.min()) - 0.1 * ry, float(d.max()) + 0.18 * ry])
     return fig
