@@ -156,11 +156,14 @@ class CosineLRTask(LikelihoodTask):
 
 
 BF16_NOTE = ("Trained under bfloat16 autocast (`--precision bf16`: the convolutions and matrix products in bfloat16, "
-             "the weights, the loss and Adam in float32), 1.37x the float32 steps/s on one thread of this CPU (benchmarks/bench_beta_vae.py). ")
+             "the weights, the loss and Adam in float32), 1.37x the float32 steps/s on one thread of this CPU "
+             "(benchmarks/bench_beta_vae.py). ")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model into a Hub-format folder, evaluate it, and write its model card."""
+    if args.precision != "auto" and args.model not in ("vae", "autoencoder", "flow"):
+        raise ValueError(f"--precision applies to vae, autoencoder and flow only; drop it for {args.model}.")
     for ext in EXTENSIONS:
         if args.model in ext.MODELS:
             return ext.cmd_train(args)

@@ -317,7 +317,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "the β-VAE score of Higgins et al. is on their own 2D-shapes set.")
         gr.Dataframe(value=sweep.table(), headers=TABLE_HEADERS, interactive=False, elem_id="bvae-table", wrap=True)
         gr.Markdown("### Train a β-VAE live\nThe disentanglement_lib network on fresh dSprites batches of 64 "
-                    "(7-8 steps/s on one CPU core in float32; the shipped models took 78-93 minutes each). "
+                    "(7-10 steps/s on one CPU core in float32; the shipped models took 78-93 minutes each). "
                     "The MIG here uses "
                     "2,000 points instead of 10,000, so it is noisier and biased upwards; it shows the trend.")
         with gr.Row():
