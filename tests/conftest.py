@@ -13,6 +13,13 @@ import torch
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Silence one warning raised inside torch itself: ``torch.compile`` (used by the compiled-training tests)
+    imports a torch module that still calls the deprecated ``torch.jit.script_method``; gen_core does not."""
+    config.addinivalue_line(
+        "filterwarnings", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning:torch.jit._script")
+
+
 @pytest.fixture(scope="session")
 def fmnist_test():
     """The real Fashion-MNIST test split (from the Debian package or $GEN_CORE_DATA_DIR)."""
