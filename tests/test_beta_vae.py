@@ -13,7 +13,8 @@ import torch
 
 from gen_core.data.dsprites import DSprites
 from gen_core.hub import read_card_metadata
-from gen_core.metrics.beta_vae import encoder_mean_fn, latent_factor_report, mig_estimate
+from gen_core.metrics.beta_vae import (encoder_mean_fn, factor_response, latent_factor_report, latent_response,
+                                      mig_estimate)
 from gen_core.models import VAE, VAEConfig
 from tests.test_cli import cli
 
@@ -241,3 +242,33 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert (ring.data[-1].x[0], ring.data[-1].y[0]) == (10.0, 60.0)
     labelled = rate_distortion_figure([4.0, 1.0], [10.0, 20.0], [60.0, 30.0], steps=[50_000, 30_000])
     assert list(labelled.data[0].text) == ["β=1 · 30k", "β=4 · 50k"]     # each label keeps its own model's steps
+
+
+def test_factor_response_is_the_mean_code_per_factor_value():
+    # dim 0 copies factor 0, dim 1 is the fold |v - 2| of it, dim 2 copies factor 1; every value of both appears
+    grid = np.array([[a, b] for a in range(5) for b in range(3)] * 2)
+    codes = np.stack([grid[:, 0], np.abs(grid[:, 0] - 2.0), 10.0 * grid[:, 1]], axis=1)
+    by_f0, by_f1 = factor_response(codes, grid, (5, 3))
+    assert by_f0.shape == (3, 5) and by_f1.shape == (3, 3)
+    np.testing.assert_allclose(by_f0[0], [0, 1, 2, 3, 4])          # monotone: rises with the factor
+    np.testing.assert_allclose(by_f0[1], [2, 1, 0, 1, 2])          # folded: falls, then rises
+    np.testing.assert_allclose(by_f0[2], [10, 10, 10, 10, 10])     # ignores factor 0: flat at its mean
+    np.testing.assert_allclose(by_f1[2], [0, 10, 20])
+    np.testing.assert_allclose(by_f1[0], [2, 2, 2])
+
+
+def test_factor_response_marks_missing_values_and_rejects_bad_input():
+    r = factor_response(np.array([[1.0], [3.0]]), np.array([[0], [0]]), (2,))[0]
+    assert r[0, 0] == 2.0 and np.isnan(r[0, 1])
+    with pytest.raises(ValueError, match="same n"):
+        factor_response(np.zeros((3, 1)), np.zeros((2, 1), dtype=int), (2,))
+    with pytest.raises(ValueError, match="one size per factor"):
+        factor_response(np.zeros((2, 1)), np.zeros((2, 1), dtype=int), (2, 2))
+    with pytest.raises(ValueError, match=r"\[0, size\)"):
+        factor_response(np.zeros((2, 1)), np.array([[0], [2]]), (2,))
+
+
+def test_latent_response_of_a_model_covers_every_factor_value(vae):
+    responses = latent_response(vae, n=600)
+    assert [r.shape for r in responses] == [(vae.config.latent_dim, n) for n in (3, 6, 40, 32, 32)]
+    assert all(np.isfinite(r).all() for r in responses[:2])   # 600 images hit every shape and scale

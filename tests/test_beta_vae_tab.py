@@ -23,7 +23,8 @@ def _figure(value: dict) -> dict:
 
 
 def test_show_draws_traversal_kl_mi_and_rate_distortion(client):
-    traversal, pair, kl, heat, rd, status = client.predict(BETAS[-1], "ellipse", 3, 10, 5, 20, api_name="/bvae_show")
+    traversal, pair, kl, heat, rd, status, response = client.predict(BETAS[-1], "ellipse", 3, 10, 5, 20,
+                                                                     api_name="/bvae_show")
     fig = _figure(traversal)
     assert fig["data"][0]["type"] == "image" and fig["data"][0]["source"].startswith("data:image/png;base64,")
     rows = fig["layout"]["yaxis"]["ticktext"]
@@ -36,6 +37,13 @@ def test_show_draws_traversal_kl_mi_and_rate_distortion(client):
     assert mi["type"] == "heatmap" and mi["x"] == ["shape", "scale", "orientation", "x position", "y position"]
     assert "scatter" in {t["type"] for t in _figure(rd)["data"]}
     assert pair and SWEEP.models[BETAS[-1]].folder in status
+    # response curves: one panel per factor, one line per active dim (KL > 0.1 nats) in each panel
+    entry = SWEEP.models[BETAS[-1]]
+    active = [f"z{d}" for d in entry.order if entry.kl[d] > 0.1]
+    lines = _figure(response)["data"]
+    assert len(lines) == 5 * len(active) and [t["name"] for t in lines[::5]] == active
+    assert [len(t["x"]) for t in lines[:5]] == [3, 6, 40, 32, 32]
+    assert all(any(v is not None for v in t["y"]) for t in lines)
 
 
 def test_changing_beta_changes_the_traversal(client):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gen_core.data.dsprites import FACTOR_NAMES, DSprites
+from gen_core.data.dsprites import FACTOR_NAMES, FACTOR_SIZES, DSprites
 from gen_core.metrics.disentanglement import all_metrics, mig, mutual_info_matrix
 from gen_core.metrics.likelihood import EVAL_SEED, evaluate_vae, kl_per_dim
 from gen_core.metrics.windowed import WindowedConv64Mean, frozen_for_inference
@@ -157,6 +157,45 @@ def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED)
     return {"kl_per_dim": [round(float(v), 5) for v in kl],
             "mutual_info": [[round(float(v), 5) for v in row] for row in mi],
             "factor_names": list(FACTOR_NAMES)}
+
+
+def factor_response(codes: np.ndarray, factors: np.ndarray, sizes: tuple[int, ...] | list[int]) -> list[np.ndarray]:
+    """Mean code per factor value: for each factor f, a (D, sizes[f]) array whose [d, v] entry is the mean of
+    ``codes[:, d]`` over the images with ``factors[:, f] == v`` (NaN where no image has that value).
+
+    The MI heatmap says *how much* a dim knows of a factor; this says *how*: a dim that codes x monotonically
+    rises or falls along x, one that codes ``|x - centre|`` (a fold) falls and rises again.
+
+        >>> codes = np.array([[0.0], [2.0], [4.0]]); factors = np.array([[0], [1], [1]])
+        >>> factor_response(codes, factors, (3,))[0].tolist()
+        [[0.0, 3.0, nan]]
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    factors = np.asarray(factors)
+    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
+        raise ValueError(f"codes (n, D) and factors (n, F) must have the same n, got {codes.shape} and {factors.shape}")
+    if factors.shape[1] != len(sizes):
+        raise ValueError(f"sizes must name one size per factor column ({factors.shape[1]}), got {len(sizes)}")
+    if factors.size and (factors.min() < 0 or np.any(factors.max(axis=0) >= np.asarray(sizes))):
+        raise ValueError("factor indices must lie in [0, size) for each factor")
+    out = []
+    for f, size in enumerate(sizes):
+        index = factors[:, f].astype(np.int64)
+        counts = np.bincount(index, minlength=size).astype(np.float64)
+        sums = np.stack([np.bincount(index, weights=codes[:, d], minlength=size) for d in range(codes.shape[1])])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(counts > 0, sums / counts, np.nan))
+    return out
+
+
+@torch.no_grad()
+def latent_response(model: VAE, n: int = 5000, seed: int = EVAL_SEED) -> list[np.ndarray]:
+    """:func:`factor_response` of the encoder mean on ``n`` held-out dSprites images (the heatmap's sample)."""
+    model.eval()
+    images, factors = held_out_images(n, seed)
+    represent = encoder_mean_fn(model, engine="eager")
+    codes = torch.cat([represent(images[i:i + 2000]) for i in range(0, n, 2000)]).numpy()
+    return factor_response(codes, factors, FACTOR_SIZES)
 
 
 def mig_estimate(model: VAE, n: int = 2000, seed: int = 0) -> float:

@@ -8,6 +8,7 @@ module validates inputs, calls them and wires Gradio events. Lecture notes 000 A
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,15 +19,16 @@ import gradio as gr
 import numpy as np
 import torch
 
-from gen_core.data.dsprites import FACTOR_SIZES, ORIENTATIONS, SCALES, SHAPE_NAMES, DSprites, DSpritesBatches
+from gen_core.data.dsprites import (FACTOR_SIZES, ORIENTATIONS, POSITIONS, SCALES, SHAPE_NAMES, DSprites,
+                                   DSpritesBatches)
 from gen_core.hub import WeightsError, read_card_metadata
-from gen_core.metrics.beta_vae import latent_factor_report, mig_estimate
+from gen_core.metrics.beta_vae import latent_factor_report, latent_response, mig_estimate
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
 from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz import bar_chart, loss_curves, tile_images
-from gen_core.viz.beta_vae import mutual_info_heatmap, rate_distortion_figure, traversal_figure
+from gen_core.viz.beta_vae import latent_response_figure, mutual_info_heatmap, rate_distortion_figure, traversal_figure
 
 SWEEP_GLOBS = ("beta-vae-dsprites-b*", "beta-tcvae-dsprites-b*")   # the beta-VAE sweep, then the beta-TCVAEs
 DEFAULT_BETA = "4"  # the tab opens on beta = 4, the value the lecture notes and the papers discuss
@@ -41,6 +43,11 @@ UPDATE_S = 1.0                         # seconds between streamed updates, at le
 MIG_EVERY_S = 10.0                     # the live MIG estimate (2,000 encoded images) at most this often
 LIVE_MIG_N = 2000
 FACTOR_LABELS = ("shape", "scale", "orientation", "x position", "y position")
+RESPONSE_TICKS = ([1.0, 2.0, 3.0], SCALES.tolist(), np.degrees(ORIENTATIONS).tolist(), POSITIONS.tolist(),
+                  POSITIONS.tolist())
+RESPONSE_FACTORS = ("shape (1 square, 2 ellipse, 3 heart)", "scale", "orientation (°)", "x position", "y position")
+RESPONSE_N = 5000                      # held-out images behind the response curves (~0.3 s to encode, once a model)
+ACTIVE_KL = 0.1                        # nats: a dim with less mean KL is collapsed (as the status line counts)
 
 # EVALUATION.md: FactorVAE score / MIG of disentanglement_lib's study (300k steps), and the beta-VAE score of
 # Higgins et al. on their 2D shapes.
@@ -76,6 +83,15 @@ image; the distortion is the reconstruction term $-\mathbb E_q \log p(x\mid z)$.
 β = 1 sits where the sum is smallest; a larger β buys a smaller rate (fewer, more independent active dims) with
 more distortion. Whether the dims it keeps line up with the true factors is what the mutual-information heatmap
 and the metrics answer.
+"""
+
+RESPONSE_TEXT = """
+**Reading the response curves.** Each line is one active latent dim: the mean of its encoder mean over the
+held-out images that share a factor value. A dim that codes a factor *monotonically* rises or falls across that
+panel; one that is flat ignores the factor. Watch for **folds**: a dim that falls and rises again over x (or y)
+codes the distance from the centre rather than the position, so the position is spread over two dims (one
+monotone, one folded). The heatmap counts both as knowing x, and the FactorVAE score is content with that, but
+MIG scores only the gap between a factor's best and second-best dim, which a fold keeps small.
 """
 
 
@@ -178,6 +194,15 @@ class BetaVAETab:
         self.sweep = sweep
         self.load_inputs: list[Any] = []    # what the page load shows (set by build_tab)
         self.load_outputs: list[Any] = []
+        self._responses: dict[str, list[np.ndarray]] = {}   # per shipped model, computed on first view
+        self._responses_lock = threading.Lock()
+
+    def _response(self, entry: SweepModel) -> list[np.ndarray]:
+        """The model's mean code per factor value on held-out images (computed once per model, then shared)."""
+        with self._responses_lock:
+            if entry.folder not in self._responses:
+                self._responses[entry.folder] = latent_response(entry.model, RESPONSE_N)
+            return self._responses[entry.folder]
 
     def _model(self, beta: Any) -> SweepModel:
         if not self.sweep.models:
@@ -186,7 +211,8 @@ class BetaVAETab:
         return self.sweep.models[choice(beta, "β", self.sweep.labels)]
 
     def show(self, beta: Any, shape: Any, scale: Any, orientation: Any, x: Any, y: Any) -> list[Any]:
-        """Traversal grid of the chosen image, input vs reconstruction, per-dim KL, MI heatmap, rate-distortion."""
+        """Traversal grid of the chosen image, input vs reconstruction, per-dim KL, MI heatmap, rate-distortion, the
+        status line and the response curves (mean code per factor value)."""
         entry = self._model(beta)
         image, described = factor_image(shape, scale, orientation, x, y)
         with torch.no_grad():
@@ -200,11 +226,15 @@ class BetaVAETab:
         kl = bar_chart([f"z{d}" for d in entry.order], [entry.kl[d] for d in entry.order],
                        title=f"β = {entry.label}: mean KL per latent dim (≈ 0: collapsed, unused)", y_title="nats")
         heat = mutual_info_heatmap(entry.mutual_info[entry.order], labels, FACTOR_LABELS)
-        active = sum(v > 0.1 for v in entry.kl)
+        active = sum(v > ACTIVE_KL for v in entry.kl)
         mt = entry.metrics
         status = (f"`{entry.folder}` · {active} of {len(entry.kl)} dims active (KL > 0.1 nats) · FactorVAE score "
                   f"{mt['factor_vae']:.3f} · MIG {mt['mig']:.3f} · ELBO {mt['elbo']:.1f} nats")
-        return [traversal, pair, kl, heat, self.sweep.rate_distortion(entry.label), status]
+        shown = [d for d in entry.order if entry.kl[d] > ACTIVE_KL]
+        response = latent_response_figure(self._response(entry), shown, [f"z{d}" for d in shown], RESPONSE_FACTORS,
+                                          RESPONSE_TICKS, title=f"β = {entry.label}: mean code of each active dim "
+                                                                "per factor value (held-out images)")
+        return [traversal, pair, kl, heat, self.sweep.rate_distortion(entry.label), status, response]
 
     def random_factors(self, seed: Any) -> list[Any]:
         """Factor indices of a random dSprites image (for the sliders)."""
@@ -305,6 +335,8 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
         with gr.Row():
             kl = gr.Plot(label="KL per dim", elem_id="bvae-kl")
             heat = gr.Plot(label="Latent x factor mutual information", elem_id="bvae-mi")
+        response = gr.Plot(label="Response curves", elem_id="bvae-response")
+        gr.Markdown(RESPONSE_TEXT)
         with gr.Row():
             rd = gr.Plot(label="Rate-distortion", elem_id="bvae-rd")
             gr.Markdown(RD_TEXT, latex_delimiters=LATEX)
@@ -339,7 +371,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
 
         session = gr.State({})
         inputs = [beta, shape, scale, orientation, pos_x, pos_y]
-        outputs = [traversal, pair, kl, heat, rd, status]
+        outputs = [traversal, pair, kl, heat, rd, status, response]
         beta.change(tab.show, inputs, outputs, api_name="bvae_show")
         shape.change(tab.show, inputs, outputs, api_name=False)
         for component in (scale, orientation, pos_x, pos_y):

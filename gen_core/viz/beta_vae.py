@@ -99,3 +99,31 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
     fig.update_xaxes(range=[left, float(r.max()) + (0.22 if steps is None else 0.38) * rx])  # longer labels
     fig.update_yaxes(range=[float(d.min()) - 0.1 * ry, float(d.max()) + 0.18 * ry])
     return fig
+
+
+def latent_response_figure(responses: Sequence[np.ndarray], dims: Sequence[int], dim_names: Sequence[str],
+                           factor_names: Sequence[str], factor_ticks: Sequence[Sequence[float]],
+                           title: str = "How each active dim responds to each factor (mean code per factor value)"
+                           ) -> go.Figure:
+    """Small multiples, one panel per factor: the mean code of each dim in ``dims`` against the factor's values.
+
+    ``responses[f]`` is (D, n_values_f) (``gen_core.metrics.beta_vae.factor_response``); ``factor_ticks[f]`` the
+    x coordinates of its values; ``dim_names[i]`` names ``dims[i]``. A flat line: the dim ignores that factor.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(factor_names), subplot_titles=list(factor_names), shared_yaxes=True,
+                        horizontal_spacing=0.025)
+    for i, (d, name) in enumerate(zip(dims, dim_names)):
+        colour = PALETTE[i % len(PALETTE)]
+        for f, ticks in enumerate(factor_ticks):
+            fig.add_trace(go.Scatter(x=list(ticks), y=np.asarray(responses[f][d], dtype=float).tolist(),
+                                     mode="lines+markers", marker=dict(size=4), line=dict(color=colour, width=2),
+                                     name=name, legendgroup=name, showlegend=f == 0,
+                                     hovertemplate=f"{name}<br>{factor_names[f]} %{{x:.3g}}: mean code %{{y:.2f}}"
+                                                   "<extra></extra>"),
+                          row=1, col=f + 1)
+    fig.update_yaxes(title_text="mean of the encoder mean", row=1, col=1)
+    fig.update_layout(title=title, **{**LAYOUT, "height": 360, "margin": dict(l=60, r=20, t=70, b=40)},
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
