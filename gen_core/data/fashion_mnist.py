@@ -101,7 +101,7 @@ _CACHE: dict[tuple[str, str], FashionMNIST] = {}
 def load_fashion_mnist(split: Literal["train", "test"] = "train", data_dir: str | Path | None = None) -> FashionMNIST:
     """Load a split of Fashion-MNIST (60,000 train or 10,000 test images), cached per process.
 
-    >>> ds = load_fashion_mnist("test")  # doctest: +SKIP
+    >>> ds = load_fashion_mnist("test")
     >>> ds.images.shape
     torch.Size([10000, 1, 28, 28])
     """
