@@ -142,6 +142,11 @@ def held_out_images(n: int = N_HELD_OUT, seed: int = EVAL_SEED) -> tuple[Tensor,
     return DSprites().sample(n, seed)
 
 
+def _encode_means(represent: Any, images: Tensor, chunk: int = 2000) -> np.ndarray:
+    """Encoder means of ``images`` as an (n, D) array, ``chunk`` images per call of ``represent``."""
+    return torch.cat([represent(images[i:i + chunk]) for i in range(0, len(images), chunk)]).numpy()
+
+
 @torch.no_grad()
 def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED) -> dict[str, Any]:
     """Per-dim mean KL (nats) and the MI matrix I(mu_d; v_f) (nats, 20-bin histograms, as MIG) on n images.
@@ -151,9 +156,7 @@ def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED)
     model.eval()
     images, factors = held_out_images(n, seed)
     kl = kl_per_dim(model, images)
-    represent = encoder_mean_fn(model)
-    codes = torch.cat([represent(images[i:i + 2000]) for i in range(0, n, 2000)]).numpy()
-    mi = mutual_info_matrix(codes, factors)
+    mi = mutual_info_matrix(_encode_means(encoder_mean_fn(model), images), factors)
     return {"kl_per_dim": [round(float(v), 5) for v in kl],
             "mutual_info": [[round(float(v), 5) for v in row] for row in mi],
             "factor_names": list(FACTOR_NAMES)}
@@ -193,9 +196,7 @@ def latent_response(model: VAE, n: int = 5000, seed: int = EVAL_SEED) -> list[np
     """:func:`factor_response` of the encoder mean on ``n`` held-out dSprites images (the heatmap's sample)."""
     model.eval()
     images, factors = held_out_images(n, seed)
-    represent = encoder_mean_fn(model, engine="eager")
-    codes = torch.cat([represent(images[i:i + 2000]) for i in range(0, n, 2000)]).numpy()
-    return factor_response(codes, factors, FACTOR_SIZES)
+    return factor_response(_encode_means(encoder_mean_fn(model, engine="eager"), images), factors, FACTOR_SIZES)
 
 
 def mig_estimate(model: VAE, n: int = 2000, seed: int = 0) -> float:

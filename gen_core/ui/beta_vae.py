@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from gen_core.data.dsprites import (FACTOR_SIZES, ORIENTATIONS, POSITIONS, SCALES, SHAPE_NAMES, DSprites,
+from gen_core.data.dsprites import (FACTOR_SIZES, FACTOR_VALUES, ORIENTATIONS, SCALES, SHAPE_NAMES, DSprites,
                                    DSpritesBatches)
 from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.metrics.beta_vae import latent_factor_report, latent_response, mig_estimate
@@ -43,8 +43,7 @@ UPDATE_S = 1.0                         # seconds between streamed updates, at le
 MIG_EVERY_S = 10.0                     # the live MIG estimate (2,000 encoded images) at most this often
 LIVE_MIG_N = 2000
 FACTOR_LABELS = ("shape", "scale", "orientation", "x position", "y position")
-RESPONSE_TICKS = ([1.0, 2.0, 3.0], SCALES.tolist(), np.degrees(ORIENTATIONS).tolist(), POSITIONS.tolist(),
-                  POSITIONS.tolist())
+RESPONSE_TICKS = [np.degrees(v).tolist() if v is ORIENTATIONS else v.tolist() for v in FACTOR_VALUES]  # orientation in °
 RESPONSE_FACTORS = ("shape (1 square, 2 ellipse, 3 heart)", "scale", "orientation (°)", "x position", "y position")
 RESPONSE_N = 5000                      # held-out images behind the response curves (~0.3 s to encode, once a model)
 ACTIVE_KL = 0.1                        # nats: a dim with less mean KL is collapsed (as the status line counts)
@@ -226,12 +225,11 @@ class BetaVAETab:
         kl = bar_chart([f"z{d}" for d in entry.order], [entry.kl[d] for d in entry.order],
                        title=f"β = {entry.label}: mean KL per latent dim (≈ 0: collapsed, unused)", y_title="nats")
         heat = mutual_info_heatmap(entry.mutual_info[entry.order], labels, FACTOR_LABELS)
-        active = sum(v > ACTIVE_KL for v in entry.kl)
+        active = [d for d in entry.order if entry.kl[d] > ACTIVE_KL]
         mt = entry.metrics
-        status = (f"`{entry.folder}` · {active} of {len(entry.kl)} dims active (KL > 0.1 nats) · FactorVAE score "
-                  f"{mt['factor_vae']:.3f} · MIG {mt['mig']:.3f} · ELBO {mt['elbo']:.1f} nats")
-        shown = [d for d in entry.order if entry.kl[d] > ACTIVE_KL]
-        response = latent_response_figure(self._response(entry), shown, [f"z{d}" for d in shown], RESPONSE_FACTORS,
+        status = (f"`{entry.folder}` · {len(active)} of {len(entry.kl)} dims active (KL > {ACTIVE_KL:g} nats) · "
+                  f"FactorVAE score {mt['factor_vae']:.3f} · MIG {mt['mig']:.3f} · ELBO {mt['elbo']:.1f} nats")
+        response = latent_response_figure(self._response(entry), active, [f"z{d}" for d in active], RESPONSE_FACTORS,
                                           RESPONSE_TICKS, title=f"β = {entry.label}: mean code of each active dim "
                                                                 "per factor value (held-out images)")
         return [traversal, pair, kl, heat, self.sweep.rate_distortion(entry.label), status, response]
@@ -321,7 +319,8 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                 beta = gr.Radio(labels, value=first, label="β (shipped sweep)", elem_id="bvae-beta")
                 shape = gr.Dropdown(list(SHAPE_NAMES), value="heart", label="Shape", elem_id="bvae-shape")
                 scale = Slider(0, FACTOR_SIZES[1] - 1, value=5, step=1, label="Scale index (0.5 → 1.0)")
-                orientation = Slider(0, FACTOR_SIZES[2] - 1, value=0, step=1, label="Orientation index (0 → 351°)")
+                orientation = Slider(0, FACTOR_SIZES[2] - 1, value=0, step=1,
+                                     label=f"Orientation index (0 → {np.degrees(ORIENTATIONS[-1]):.0f}°)")
                 pos_x = Slider(0, FACTOR_SIZES[3] - 1, value=16, step=1, label="x position index")
                 pos_y = Slider(0, FACTOR_SIZES[4] - 1, value=16, step=1, label="y position index")
                 with gr.Row():
