@@ -345,7 +345,9 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "the exact commands), then scored with the "
                     "disentanglement_lib protocol on the encoder mean (the cards also list DCI completeness and "
                     "informativeness, KL and reconstruction error). Published: 300k training steps (EVALUATION.md); "
-                    "the β-VAE score of Higgins et al. is on their own 2D-shapes set.")
+                    "the β-VAE score of Higgins et al. is on their own 2D-shapes set. One seed per row: two more seeds of "
+                    "the β = 4 command, not shipped, scored well below this one on every disentanglement metric with "
+                    "the same ELBO (docs/beta_vae.md), so read the differences between rows with that spread in mind.")
         gr.Dataframe(value=sweep.table(), headers=TABLE_HEADERS, interactive=False, elem_id="bvae-table", wrap=True)
         gr.Markdown("### Train a β-VAE live\nThe disentanglement_lib network on fresh dSprites batches of 64 "
                     "(7-10 steps/s on one CPU core in float32; the shipped models took 78-93 minutes each). "
