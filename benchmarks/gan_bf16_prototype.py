@@ -1,12 +1,14 @@
 """Prototype, not the engine: how fast could a mixed-precision live GAN step be? (issue 5, the 2x target)
 
 The same alternating non-saturating step as the GAN tab's live engine (``gen_core.train.mlp_gan``), on the same
-networks (GAN2D, 3 hidden layers of 128, batch 256, ring, Adam(1e-3, 0.5), fused), written flat for speed:
+networks (GAN2D, 3 hidden layers of 128, batch 256, ring, Adam(1e-3, 0.5), fused), with the engine's own MLP
+forward / backward and fused-Adam call, written as one flat loop:
 
 - the loss head's derivative in closed form, ``d softplus(-r)/dr = -sigmoid(-r)`` and ``d softplus(f)/df =
   sigmoid(f)`` (the engine differentiates ``gen_core.losses`` with autograd on the (B,) critic outputs);
-- with ``--dtype bf16`` the hidden 128 x 128 layers' products and activations in bfloat16 (bf16 copies of those
-  weights, refreshed after each fused-Adam step; the 2-D input and output layers and all master weights in float32);
+- in its bfloat16 runs (``LowPrecisionMLP``) the hidden 128 x 128 layers' products and activations in bfloat16
+  (bf16 copies of those weights, refreshed after each fused-Adam step; the 2-D input and output layers and all
+  master weights in float32);
 - one gradient-norm check (a sync) per player, as the engine.
 
 Each round times the plain eager loop of ``bench_gan.py`` (the reference), the engine's shared loop, and the
@@ -37,82 +39,80 @@ import bench_gan  # noqa: E402
 from gen_core.data.toy2d import make_target  # noqa: E402
 from gen_core.metrics.modes import N_SAMPLES, mode_report  # noqa: E402
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for  # noqa: E402
+from gen_core.train.mlp_gan import MLPAdversarialTask, _MLP  # noqa: E402
 
 _relu_bwd = torch.ops.aten.threshold_backward.default
 _leaky_bwd = torch.ops.aten.leaky_relu_backward.default
 
 
-class FlatMLP:
-    """``Linear, act, ..., Linear`` with its hidden (square) layers run in ``dtype``; first and last in float32."""
+class LowPrecisionMLP(_MLP):
+    """The engine's :class:`gen_core.train.mlp_gan._MLP` with its hidden (square) layers run in ``dtype``: bf16
+    copies of their weights, refreshed after each optimizer step; the first and last layers stay in float32."""
 
     def __init__(self, seq: nn.Sequential, leaky: bool, dtype: torch.dtype) -> None:
-        linears = list(seq)[0::2]
-        self.w = [m.weight for m in linears]
-        self.b = [m.bias for m in linears]
-        self.leaky, self.dtype, self.n = leaky, dtype, len(linears)
-        self.w_low = {k: self.w[k].detach().to(dtype) for k in range(1, self.n - 1)}
-        self.b_low = {k: self.b[k].detach().to(dtype) for k in range(1, self.n - 1)}
-        self.params = [p for pair in zip(self.w, self.b) for p in pair]
-        for p in self.params:
-            p.grad = torch.zeros_like(p)
+        super().__init__(seq, leaky)
+        self.dtype, self.n = dtype, len(self.weights)
+        hidden = range(1, self.n - 1)
+        self.w_low = {k: self.weights[k].detach().to(dtype) for k in hidden}
+        self.b_low = {k: self.biases[k].detach().to(dtype) for k in hidden}
         self.last_in: Tensor | None = None
 
     def refresh(self) -> None:
-        """Copy the float32 master weights into the low-precision copies (after each optimizer step)."""
+        """Copy the float32 master weights into the low-precision copies."""
         for k in self.w_low:
-            self.w_low[k].copy_(self.w[k])
-            self.b_low[k].copy_(self.b[k])
+            self.w_low[k].copy_(self.weights[k])
+            self.b_low[k].copy_(self.biases[k])
 
     def _act(self, h: Tensor) -> Tensor:
-        return F.leaky_relu_(h, 0.2) if self.leaky else torch.relu_(h)
+        return F.leaky_relu_(h, self.slope) if self.leaky else torch.relu_(h)
 
     def _act_back(self, g: Tensor, h: Tensor) -> Tensor:
-        return _leaky_bwd(g, h, 0.2, True) if self.leaky else _relu_bwd(g, h, 0.0)
+        return _leaky_bwd(g, h, self.slope, True) if self.leaky else _relu_bwd(g, h, 0.0)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """``[x, h_1 (dtype), ..., h_{L-1} (dtype), out (float32)]``."""
-        hs = [x, self._act(torch.addmm(self.b[0], x, self.w[0].t())).to(self.dtype)]
+        w, b = self.weights, self.biases
+        hs = [x, self._act(torch.addmm(b[0], x, w[0].t())).to(self.dtype)]
         for k in range(1, self.n - 1):
             hs.append(self._act(torch.addmm(self.b_low[k], hs[-1], self.w_low[k].t())))
         self.last_in = hs[-1].float()
-        hs.append(torch.addmm(self.b[-1], self.last_in, self.w[-1].t()))
+        hs.append(torch.addmm(b[-1], self.last_in, w[-1].t()))
         return hs
 
-    def backward(self, hs: list[Tensor], g: Tensor, weights: bool = True) -> Tensor:
-        """Write the weight gradients (``weights``) and return dL/dx for ``g = dL/dout``."""
+    def backward(self, hs: list[Tensor], grad_out: Tensor, weights: bool = True, inputs: bool = False
+                 ) -> Tensor | None:
+        """As the parent's: weight gradients into ``.grad`` (``weights``), dL/dx returned (``inputs``)."""
         assert self.last_in is not None
+        w, b, g = self.weights, self.biases, grad_out
         if weights:
-            torch.mm(g.t(), self.last_in, out=self.w[-1].grad)
-            torch.sum(g, 0, out=self.b[-1].grad)
-        g = torch.mm(g, self.w[-1]).to(self.dtype)
+            torch.mm(g.t(), self.last_in, out=w[-1].grad)
+            torch.sum(g, 0, out=b[-1].grad)
+        g = torch.mm(g, w[-1]).to(self.dtype)
         for k in range(self.n - 2, 0, -1):
             g = self._act_back(g, hs[k + 1])
             if weights:
-                self.w[k].grad.copy_(torch.mm(g.t(), hs[k]))  # type: ignore[union-attr]
-                torch.sum(g, 0, dtype=torch.float32, out=self.b[k].grad)
+                w[k].grad.copy_(torch.mm(g.t(), hs[k]))  # type: ignore[union-attr]
+                torch.sum(g, 0, dtype=torch.float32, out=b[k].grad)
             g = torch.mm(g, self.w_low[k])
         g = self._act_back(g, hs[1]).float()
         if weights:
-            torch.mm(g.t(), hs[0], out=self.w[0].grad)
-            torch.sum(g, 0, out=self.b[0].grad)
-        return torch.mm(g, self.w[0])
+            torch.mm(g.t(), hs[0], out=w[0].grad)
+            torch.sum(g, 0, out=b[0].grad)
+        return torch.mm(g, w[0]) if inputs else None
 
 
-def _adam(opt: torch.optim.Optimizer) -> None:
-    """One fused Adam kernel on the optimizer's own state (as the engine's ``_adam_step``)."""
-    group = opt.param_groups[0]
-    params = group["params"]
-    states = [opt.state[p] for p in params]
-    steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1)
-    beta1, beta2 = group["betas"]
-    torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                       [s["exp_avg_sq"] for s in states], [], steps, lr=float(group["lr"]), beta1=beta1, beta2=beta2,
-                       weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
+def _net(seq: nn.Sequential, leaky: bool, dtype: torch.dtype) -> _MLP:
+    """The engine's own MLP in float32, the low-precision variant otherwise."""
+    return _MLP(seq, leaky) if dtype == torch.float32 else LowPrecisionMLP(seq, leaky, dtype)
 
 
-def _check(params: list[Tensor], loss: Tensor) -> None:
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params]).item()  # type: ignore[misc]
+def _refresh(net: _MLP) -> None:
+    if isinstance(net, LowPrecisionMLP):
+        net.refresh()
+
+
+def _check(grads: list[Tensor], loss: Tensor) -> None:
+    norm = torch.nn.utils.get_total_norm(grads).item()
     if not (math.isfinite(norm) and math.isfinite(loss.item())):
         raise FloatingPointError(f"diverged: loss {loss.item():.4g}, gradient norm {norm:.4g}")
 
@@ -124,9 +124,10 @@ def prototype_steps_per_s(steps: int, dtype: torch.dtype, seed: int = 0, batch: 
     torch.manual_seed(seed)
     gan = GAN2D(GAN2DConfig(hidden=128, depth=3, data_scale=data_scale_for(target.bounds)))
     s = float(gan.config.data_scale)
-    G, D = FlatMLP(gan.generator, False, dtype), FlatMLP(gan.discriminator, True, dtype)
-    opt_g = torch.optim.Adam(G.params, lr=1e-3, betas=(0.5, 0.999), fused=True)
-    opt_d = torch.optim.Adam(D.params, lr=1e-3, betas=(0.5, 0.999), fused=True)
+    G, D = _net(gan.generator, False, dtype), _net(gan.discriminator, True, dtype)  # type: ignore[arg-type]
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=1e-3, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3, betas=(0.5, 0.999), fused=True)
+    adam = MLPAdversarialTask._adam_step                              # one fused kernel, as the engine
     opt_g.step()                       # creates the state (zero gradients: the weights do not move)
     opt_d.step()
     gen = torch.Generator().manual_seed(seed)
@@ -140,17 +141,18 @@ def prototype_steps_per_s(steps: int, dtype: torch.dtype, seed: int = 0, batch: 
         d_loss = F.softplus(-out[:batch]).mean() + F.softplus(out[batch:]).mean()
         grad = torch.cat([-torch.sigmoid(-out[:batch]), torch.sigmoid(out[batch:])]) / batch
         D.backward(d_hs, grad[:, None])
-        _check(D.params, d_loss)
-        _adam(opt_d)
-        D.refresh()
+        _check(D.grads, d_loss)
+        adam(opt_d)
+        _refresh(D)
         d_hs = D.forward(fake / s)                                  # against the updated critic
         out = d_hs[-1][:, 0]
         g_loss = F.softplus(-out).mean()
-        gx = D.backward(d_hs, (-torch.sigmoid(-out) / batch)[:, None], weights=False)
+        gx = D.backward(d_hs, (-torch.sigmoid(-out) / batch)[:, None], weights=False, inputs=True)
+        assert gx is not None
         G.backward(g_hs, gx)                # x = G(z) s enters D as x / s: the two factors cancel
-        _check(G.params, g_loss)
-        _adam(opt_g)
-        G.refresh()
+        _check(G.grads, g_loss)
+        adam(opt_g)
+        _refresh(G)
     rate = steps / (time.perf_counter() - t0)
     z = torch.randn(N_SAMPLES, gan.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
     r = mode_report(gan.eval().generate(z), target.mode_centres, target.std)

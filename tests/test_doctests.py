@@ -7,6 +7,7 @@ import doctest
 import importlib
 import importlib.util
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ def _modules_with_examples() -> list[str]:
     for info in pkgutil.walk_packages(gen_core.__path__, prefix="gen_core."):
         spec = importlib.util.find_spec(info.name)
         origin = spec.origin if spec is not None else None
-        if origin and origin.endswith(".py") and ">>>" in open(origin, encoding="utf-8").read():
+        if origin and origin.endswith(".py") and ">>>" in Path(origin).read_text(encoding="utf-8"):
             names.append(info.name)
     return sorted(names)
 
