@@ -29,7 +29,7 @@ from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
 from gen_core.data.fashion_mnist import DataFileError
-from gen_core.hub import HubModule, WeightsError
+from gen_core.hub import HubModule, WeightsError, init_weights_from, recorded_steps
 from gen_core.metrics.density import (ENTROPY_N, EVAL_SEED, MIXTURE_TARGETS, TEST_N, build_target,
                                       likelihood_report, target_of)
 from gen_core.data.dsprites import DSpritesBatches
@@ -164,6 +164,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model into a Hub-format folder, evaluate it, and write its model card."""
     if args.precision != "auto" and args.model not in ("vae", "autoencoder", "flow"):
         raise ValueError(f"--precision applies to vae, autoencoder and flow only; drop it for {args.model}.")
+    if args.init_from and args.model not in ("vae", "autoencoder", "cyclegan"):
+        raise ValueError(f"--init-from applies to vae, autoencoder and cyclegan only; drop it for {args.model}.")
     for ext in EXTENSIONS:
         if args.model in ext.MODELS:
             return ext.cmd_train(args)
@@ -174,6 +176,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = build_model(args)
     if args.resume and resume is None:
         print(f"--resume: no training state in {out}; starting from scratch", file=sys.stderr)
+    init_steps = 0
+    if args.init_from:  # a resumed run has its weights in the training state already
+        init_steps = recorded_steps(args.init_from) if resume is not None else init_weights_from(
+            model, args.init_from, may_differ=("beta", "objective", "kl_schedule", "kl_warmup_steps"),
+            what=args.model, hint="pass the architecture options of its card's command")
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
                      compile=args.compile, precision=args.precision)
@@ -190,7 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dsprites:
         where = "on a CPU" if device_name == "cpu" else "on a GPU"
         rate = "at a higher rate to compensate" if args.lr > 1e-4 else "at the same rate"
-        shorter = f"a shorter run {where}, {rate}" if args.steps < 300_000 else f"a run of that length {where}"
+        shorter = f"a shorter run {where}, {rate}" if init_steps + args.steps < 300_000 else f"a run of that length {where}"
         kind = "beta-TCVAE" if args.objective == "beta_tcvae" else "beta-VAE"
         title = f"gen_core {kind} on dSprites (beta = {args.beta:g}, latent {args.latent_dim})"
         weighs = ("weighs only the total correlation of the aggregate posterior (estimated on each batch, Chen et "
@@ -204,6 +211,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                    f"300k steps at lr 1e-4, so this is {shorter}. {BF16_NOTE if args.precision == 'bf16' else ''}"
                    f"Lecture notes 000 A.3.2 and 001: beta > 1 is claimed to give disentangled latents "
                    f"empirically, with no guarantee; the metrics below test the claim.")
+    if args.init_from:
+        summary += (f" Initialised from the weights of `{args.init_from}` ({init_steps:,} steps), then trained "
+                    f"{args.steps:,} more steps with a fresh optimizer: {init_steps + args.steps:,} steps in all."
+                    if init_steps else f" Initialised from the weights of `{args.init_from}` (its card records no "
+                    f"step count), then trained {args.steps:,} more steps with a fresh optimizer.")
     if args.model == "flow":
         std = f", component std {model.config.std:g}" if model.config.std is not None else ""
         title = f"gen_core {args.flow} flow on the {args.target} target{std}"
@@ -241,17 +253,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = evaluate(model, iwae_k=args.iwae_k, n=args.eval_n, iwae_n=args.iwae_n, preset=args.metrics_preset)
     # Flows and dSprites VAEs also keep their held-out metrics in the card's metadata, so the UI shows them
     # without recomputing.
-    card_data = None
+    # Every card keeps its run under ``gen_core_training`` (what --init-from reads); flows and dSprites VAEs also keep
+    # their held-out metrics, so the UI shows them without recomputing.
+    training: dict[str, Any] = {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
+                                "lr": args.lr, "lr_schedule": args.lr_schedule, "seed": args.seed}
     if dsprites:
-        card_data = {"gen_core_metrics": metrics,
-                     "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
-                                           "lr": args.lr, "lr_schedule": args.lr_schedule, "seed": args.seed,
-                                           "dataset": "dsprites", "command": command}}
+        training.update({"dataset": "dsprites", "command": command})
+    if args.init_from:
+        training.update({"init_from": str(args.init_from), "init_steps": init_steps, "total_steps": init_steps + step})
+    card_data: dict[str, Any] = {"gen_core_training": training}
+    if dsprites:
+        card_data["gen_core_metrics"] = metrics
         metrics = {k: v for k, v in metrics.items() if isinstance(v, (float, str))}  # the card's table: no lists
     if args.model == "flow":
-        card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
-                     "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
-                                           "lr": args.lr, "lr_schedule": args.lr_schedule, "seed": args.seed}}
+        card_data["gen_core_metrics"] = {k: round(v, 6) for k, v in metrics.items()}
     cards.publish_run(model, out, card(step, wall, metrics), card_data, metrics, args.keep_state,
                       (STATE_JSON, STATE_TENSORS))
     return 0
@@ -317,6 +332,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=1000)
     t.add_argument("--resume", action="store_true", help="continue from the training state in --out")
     t.add_argument("--keep-state", action="store_true", help="keep optimizer state files after training")
+    t.add_argument("--init-from", default=None,
+                   help="vae, autoencoder, cyclegan: start from the weights of this trained folder (same "
+                        "architecture; a vae may change --beta, --objective and --kl-warmup) and train --steps more, "
+                        "with a fresh optimizer and the schedule given here")
     t.add_argument("--iwae-k", type=int, default=1000)
     t.add_argument("--iwae-n", type=int, default=None, help="test images for the IWAE bound (default: all)")
     t.add_argument("--eval-n", type=int, default=None,

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from gen_core import cards
 from gen_core.data.domains import PAIRS, UnpairedBatches, load_domain_pair
-from gen_core.hub import HubModule
+from gen_core.hub import HubModule, init_weights_from, recorded_steps
 from gen_core.models.cyclegan import CycleGAN, CycleGANConfig, CycleGANOptim, cyclegan_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
 
@@ -78,9 +78,6 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--pool-size", type=int, default=50, help="cyclegan: past fakes shown to the discriminators")
     g.add_argument("--decay-start", type=float, default=0.5,
                    help="cyclegan: fraction of steps at constant lr before the linear decay to 0")
-    g.add_argument("--init-from", default=None,
-                   help="cyclegan: start from the weights of this trained CycleGAN folder (same architecture) and "
-                        "train --steps more, with a fresh optimizer and the schedule above")
 
 
 def handles(model: HubModule) -> bool:
@@ -119,18 +116,8 @@ def init_from(model: CycleGAN, folder: Path) -> int:
 
     The folder's config must describe the same networks as ``model``'s, else a clear error.
     """
-    from gen_core.hub import WEIGHTS_NAME, load_state_into, read_card_metadata, read_config
-
-    config = read_config(folder)
-    ours = model.config_dict
-    different = sorted(k for k in ours if k in config and config[k] != ours[k])
-    if config.get("model_type") != "cyclegan" or different:
-        raise ValueError(f"--init-from {folder}: not a CycleGAN of this run's shape (differs in "
-                         f"{different or ['model_type']}); pass the --pair, --channels, --res-blocks and --d-channels "
-                         "of its card's command")
-    load_state_into(model, folder / WEIGHTS_NAME, device="cpu")
-    training = read_card_metadata(folder).get("gen_core_training", {})
-    return int(training.get("total_steps", training.get("steps", 0)))
+    return init_weights_from(model, folder, what="CycleGAN",
+                             hint="pass the --pair, --channels, --res-blocks and --d-channels of its card's command")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -149,8 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                     d_channels=args.d_channels, lambda_cycle=args.lambda_cycle,
                                     lambda_identity=args.lambda_identity, pool_size=args.pool_size))
     init_steps = 0
-    if args.init_from and resume is None:
-        init_steps = init_from(model, Path(args.init_from))
+    if args.init_from:  # a resumed run has its weights in the training state already
+        init_steps = init_from(model, Path(args.init_from)) if resume is None else recorded_steps(args.init_from)
     optim = CycleGANOptim(lr=args.lr, decay_start=args.decay_start)
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out))

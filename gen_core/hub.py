@@ -108,6 +108,31 @@ def load_state_into(model: nn.Module, weights_path: Path, device: str | torch.de
     model.load_state_dict(state, strict=True)
 
 
+def init_weights_from(model: "HubModule", folder: str | Path, *, may_differ: tuple[str, ...] = (),
+                      what: str = "model", hint: str = "") -> int:
+    """Load a trained folder's weights (safetensors) into ``model`` to continue training it; returns the steps its
+    card records (``total_steps`` of a run that was itself continued, else ``steps``; 0 when the card has none).
+
+    Every config field but ``may_differ`` (training-only settings such as a VAE's beta) must equal ``model``'s, else
+    a ``ValueError`` names the fields that differ and ``hint`` says what to pass instead.
+    """
+    folder = Path(folder)
+    config = read_config(folder)
+    ours = model.config_dict
+    different = sorted(k for k in ours if k in config and k not in may_differ and config[k] != ours[k])
+    if config.get("model_type") != ours.get("model_type") or different:
+        raise ValueError(f"--init-from {folder}: not a {what} of this run's shape (differs in "
+                         f"{different or ['model_type']}){'; ' + hint if hint else ''}")
+    load_state_into(model, folder / WEIGHTS_NAME, device="cpu")
+    return recorded_steps(folder)
+
+
+def recorded_steps(folder: str | Path) -> int:
+    """The training steps a folder's card records: ``total_steps`` of a continued run, else ``steps``, else 0."""
+    training = read_card_metadata(folder).get("gen_core_training", {})
+    return int(training.get("total_steps", training.get("steps", 0)))
+
+
 class HubModule(nn.Module, PyTorchModelHubMixin, library_name="gen_core", license="apache-2.0",
                 tags=["gen_core", "generative-model"]):
     """Base class of every gen_core model: built from one config dataclass, saved and loaded in Hub layout.

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,3 +51,27 @@ def test_autoencoder_cli(tmp_path):
               "--channels", "8", "--hidden", "32", "--batch-size", "32", "--corruption", "gaussian", "--threads", "1")
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout[res.stdout.index("{"):])["recon_mse"] > 0
+
+
+def test_init_from_continues_a_trained_vae_at_another_beta_and_refuses_another_shape(tmp_path):
+    from safetensors.torch import load_file
+
+    common = ["--latent-dim", "2", "--channels", "8", "--hidden", "32", "--batch-size", "32", "--iwae-k", "5",
+              "--iwae-n", "20", "--eval-n", "50", "--threads", "1"]
+    first = cli("train", "vae", "--out", str(tmp_path / "a"), "--steps", "20", *common)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # lr 0: the continued run must end exactly at the weights it started from, so they were loaded, not re-drawn
+    second = cli("train", "vae", "--out", str(tmp_path / "b"), "--steps", "10", "--lr", "0", "--beta", "2",
+                 "--seed", "5", "--init-from", str(tmp_path / "a"), *common)
+    assert second.returncode == 0, second.stderr[-2000:]
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["beta"] == 2
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "Initialised from the weights of" in card and "(20 steps), then trained 10 more steps" in card
+    assert "total_steps: 30" in card and "init_steps: 20" in card
+    wider = cli("train", "vae", "--out", str(tmp_path / "c"), "--steps", "5", "--init-from", str(tmp_path / "a"),
+                *common[:2], "--channels", "16", *common[4:])
+    assert wider.returncode == 2 and "not a vae of this run's shape (differs in ['channels'])" in wider.stderr
+    flow = cli("train", "flow", "--target", "ring", "--out", str(tmp_path / "f"), "--init-from", str(tmp_path / "a"))
+    assert flow.returncode == 2 and "--init-from applies to vae, autoencoder and cyclegan only" in flow.stderr
