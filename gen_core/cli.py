@@ -122,14 +122,16 @@ def build_model(args: argparse.Namespace) -> HubModule:
         std = target.std if args.target in MIXTURE_TARGETS else None  # record the std actually used
         return Flow(FlowConfig(flow=args.flow, dim=target.dim, n_layers=args.layers, hidden=hidden,
                                n_bins=args.bins, tail_bound=args.tail_bound, target=args.target, std=std))
+    capacity = {"capacity_max": args.capacity_max,
+                "capacity_steps": args.steps if args.capacity_steps is None else args.capacity_steps}
     if args.model == "vae" and args.dataset == "dsprites":
         return VAE(VAEConfig(latent_dim=args.latent_dim, architecture="conv64", likelihood="bernoulli",
                              beta=args.beta, kl_schedule="linear" if args.kl_warmup else "constant",
-                             kl_warmup_steps=args.kl_warmup, hidden=hidden, objective=args.objective))
+                             kl_warmup_steps=args.kl_warmup, hidden=hidden, objective=args.objective, **capacity))
     if args.model == "vae":
         return VAE(VAEConfig(latent_dim=args.latent_dim, likelihood=args.likelihood, beta=args.beta,
                              kl_schedule="linear" if args.kl_warmup else "constant", kl_warmup_steps=args.kl_warmup,
-                             channels=args.channels, hidden=hidden, objective=args.objective))
+                             channels=args.channels, hidden=hidden, objective=args.objective, **capacity))
     return Autoencoder(AutoencoderConfig(latent_dim=args.latent_dim, corruption=args.corruption,
                                          noise_level=args.noise_level, channels=args.channels, hidden=hidden))
 
@@ -179,7 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     init_steps = 0
     if args.init_from:  # a resumed run has its weights in the training state already
         init_steps = recorded_steps(args.init_from) if resume is not None else init_weights_from(
-            model, args.init_from, may_differ=("beta", "objective", "kl_schedule", "kl_warmup_steps"),
+            model, args.init_from,
+            may_differ=("beta", "objective", "kl_schedule", "kl_warmup_steps", "capacity_max", "capacity_steps"),
             what=args.model, hint="pass the architecture options of its card's command")
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
@@ -198,11 +201,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         where = "on a CPU" if device_name == "cpu" else "on a GPU"
         rate = "at a higher rate to compensate" if args.lr > 1e-4 else "at the same rate"
         shorter = f"a shorter run {where}, {rate}" if init_steps + args.steps < 300_000 else f"a run of that length {where}"
-        kind = "beta-TCVAE" if args.objective == "beta_tcvae" else "beta-VAE"
+        kind = {"beta_vae": "beta-VAE", "beta_tcvae": "beta-TCVAE", "annealed_vae": "AnnealedVAE"}[args.objective]
         title = f"gen_core {kind} on dSprites (beta = {args.beta:g}, latent {args.latent_dim})"
-        weighs = ("weighs only the total correlation of the aggregate posterior (estimated on each batch, Chen et "
-                  "al. 2018), the rest of the KL keeps weight 1" if args.objective == "beta_tcvae"
-                  else "weighs the whole KL term")
+        cfg = model.config
+        weighs = {"beta_tcvae": "weighs only the total correlation of the aggregate posterior (estimated on each "
+                                "batch, Chen et al. 2018), the rest of the KL keeps weight 1",
+                  "annealed_vae": f"weighs |KL - C|, Burgess et al.'s gamma, with the capacity C raised linearly "
+                                  f"from 0 to {getattr(cfg, 'capacity_max', 0):g} nats over "
+                                  f"{getattr(cfg, 'capacity_steps', 0):,} steps (Burgess et al. 2018)",
+                  "beta_vae": "weighs the whole KL term"}[args.objective]
         summary = (f"A {kind} (beta = {args.beta:g}; beta {weighs}) with the disentanglement_lib architecture "
                    f"(conv 32-32-64-64, "
                    f"FC 256, latent {args.latent_dim}, Bernoulli decoder) trained on dSprites images rendered "
@@ -309,9 +316,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast", "smoke"], default="disentanglement_lib",
                    help="dSprites vae: sample counts of the disentanglement metrics after training")
     t.add_argument("--beta", type=float, default=1.0)
-    t.add_argument("--objective", choices=["beta_vae", "beta_tcvae"], default="beta_vae",
-                   help="vae: beta weighs the whole KL (beta-VAE) or only its total-correlation term (beta-TCVAE, "
-                        "Chen et al. 2018)")
+    t.add_argument("--objective", choices=["beta_vae", "beta_tcvae", "annealed_vae"], default="beta_vae",
+                   help="vae: beta weighs the whole KL (beta-VAE), only its total-correlation term (beta-TCVAE, "
+                        "Chen et al. 2018), or |KL - C| with the capacity C raised over training (AnnealedVAE, "
+                        "Burgess et al. 2018; beta is their gamma)")
+    t.add_argument("--capacity-max", type=float, default=25.0,
+                   help="vae, annealed_vae: the capacity C reached, in nats (Burgess et al.: 25 on dSprites)")
+    t.add_argument("--capacity-steps", type=int, default=None,
+                   help="vae, annealed_vae: steps over which C rises linearly from 0 (default: --steps)")
     t.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL annealing from 0 to beta")
     t.add_argument("--corruption", choices=["none", "gaussian", "masking"], default="none")
     t.add_argument("--noise-level", type=float, default=0.3)

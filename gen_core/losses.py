@@ -80,6 +80,19 @@ def negative_elbo(recon_nll: Tensor, kl: Tensor, beta: float = 1.0) -> Tensor:
     return recon_nll + beta * kl
 
 
+def kl_capacity_penalty(kl: Tensor, capacity: float, gamma: float) -> Tensor:
+    """``gamma * |KL - C|``: the KL term of Burgess et al. (2018), "Understanding disentangling in beta-VAE" (eq. 8),
+    disentanglement_lib's AnnealedVAE, for the batch-mean KL ``kl`` and a target capacity ``C`` in nats.
+
+    Instead of pushing the KL towards 0 as beta does (seed 000 A.3.2), it holds the code's information near C, and C
+    is raised during training so that the factors enter the code one at a time, the one that buys the most
+    reconstruction first. Same shape as ``kl``.
+    """
+    if gamma < 0 or capacity < 0:
+        raise ValueError(f"gamma and the capacity must be >= 0, got gamma={gamma}, capacity={capacity}")
+    return gamma * (kl - capacity).abs()
+
+
 def total_correlation(z: Tensor, mu: Tensor, logvar: Tensor, dataset_size: int | None = None) -> Tensor:
     """Minibatch-weighted-sampling estimate of the total correlation of the aggregate posterior (Chen et al. 2018,
     "Isolating Sources of Disentanglement in VAEs", eq. 7 and section 4.1; the beta-TCVAE of seed 000 A.3.2's

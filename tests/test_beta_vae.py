@@ -216,6 +216,54 @@ def test_beta_tcvae_objective_is_the_elbo_plus_weighted_tc():
         VAE(VAEConfig(latent_dim=4, objective="tc"))  # type: ignore[arg-type]
 
 
+def test_kl_capacity_penalty_and_schedule_against_their_formulas():
+    from gen_core.losses import kl_capacity_penalty
+    from gen_core.models.vae import kl_capacity
+    kl = torch.tensor([30.0, 20.0, 25.0], requires_grad=True)
+    out = kl_capacity_penalty(kl, 25.0, 1000.0)
+    assert out.tolist() == [5000.0, 5000.0, 0.0]             # gamma |KL - C|, symmetric around C
+    out[:2].sum().backward()
+    assert kl.grad.tolist() == [1000.0, -1000.0, 0.0]         # above C the KL is pushed down, below it up
+    with pytest.raises(ValueError, match="must be >= 0"):
+        kl_capacity_penalty(kl, -1.0, 1.0)
+    assert [kl_capacity(t, 25.0, 100_000) for t in (0, 50_000, 100_000, 200_000)] == [0.0, 12.5, 25.0, 25.0]
+    assert kl_capacity(7, 25.0, 0) == 25.0                     # no ramp: the full capacity from the start
+
+
+def test_annealed_vae_objective_is_recon_plus_gamma_times_the_kl_distance_to_the_capacity():
+    images, _ = DSprites().sample(16, 2)
+    torch.manual_seed(3)
+    model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=1000.0, objective="annealed_vae",
+                          capacity_max=25.0, capacity_steps=1000))
+    for step, capacity in ((0, 0.0), (400, 10.0), (5000, 25.0)):
+        torch.manual_seed(4)
+        out = model(images, step=step)
+        torch.manual_seed(4)
+        terms = model.elbo_terms(images)                     # the same posterior draws
+        expected = terms["recon"].mean() + 1000.0 * (terms["kl"].mean() - capacity).abs()
+        torch.testing.assert_close(out["loss"], expected)
+        assert out["capacity"].item() == capacity
+    out["loss"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.encoder.parameters())
+    with pytest.raises(ValueError, match="anneals the capacity"):
+        VAE(VAEConfig(latent_dim=4, objective="annealed_vae", kl_schedule="linear", kl_warmup_steps=10))
+    with pytest.raises(ValueError, match="capacity_max and capacity_steps must be >= 0"):
+        VAE(VAEConfig(latent_dim=4, objective="annealed_vae", capacity_max=-1.0))
+
+
+def test_cli_trains_an_annealed_vae_with_the_capacity_ramp_over_its_steps(tmp_path: Path):
+    out = tmp_path / "annealed"
+    res = cli("train", "vae", "--objective", "annealed_vae", "--beta", "50", "--capacity-max", "5", "--steps", "8",
+              "--latent-dim", "2", "--channels", "8", "--hidden", "32", "--batch-size", "16", "--iwae-k", "5",
+              "--iwae-n", "20", "--eval-n", "50", "--threads", "1", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["objective"], config["capacity_max"], config["capacity_steps"]) == ("annealed_vae", 5.0, 8)
+    bad = cli("train", "vae", "--objective", "annealed_vae", "--kl-warmup", "5", "--steps", "2", "--out",
+              str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "anneals the capacity" in bad.stderr
+
+
 def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     from gen_core.ui.beta_vae import BetaSweep
     from gen_core.viz.beta_vae import rate_distortion_figure

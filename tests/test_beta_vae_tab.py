@@ -71,7 +71,7 @@ def test_random_image_sets_valid_factors(client):
 
 
 def test_live_training_streams_and_reports_mig(client):
-    job = client.submit(4, 60, 5e-4, 0, api_name="/bvae_train")
+    job = client.submit(4, 60, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
     outputs = job.result(timeout=300)
     curves, mig, kl, recons, status = outputs
     assert "Done." in status and "step 60/60" in status and "MIG" in status
@@ -79,11 +79,29 @@ def test_live_training_streams_and_reports_mig(client):
     assert _figure(mig)["data"][0]["y"]
 
 
+def test_live_annealed_vae_streams_its_capacity_ramp(client):
+    curves, _, _, _, status = client.predict(1000, 50, 5e-4, 0, "AnnealedVAE", 10, api_name="/bvae_train")
+    assert "Done." in status and "step 50/50" in status
+    traces = {t["name"]: t for t in _figure(curves)["data"]}
+    assert set(traces) == {"reconstruction", "KL", "loss (recon + γ·|KL − C|)", "capacity C"}
+    c = traces["capacity C"]["y"]
+    # C rises linearly to the chosen capacity over the run (each point: the mean over its 10 logged steps)
+    assert c == sorted(c) and c[0] == pytest.approx(10 * 5.5 / 50) and c[-1] == pytest.approx(10 * 45.5 / 50)
+    assert "AnnealedVAE, γ = 1000" in _figure(curves)["layout"]["title"]["text"]
+    assert _figure(curves)["layout"]["yaxis"]["type"] == "log"      # KL and C stay readable beside the loss
+
+
 def test_live_training_rejects_bad_values(client):
     with pytest.raises(AppError, match="Steps must be"):
-        client.predict(4, 10, 5e-4, 0, api_name="/bvae_train")
-    with pytest.raises(AppError, match="β must be"):
-        client.predict(-1, 100, 5e-4, 0, api_name="/bvae_train")
+        client.predict(4, 10, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
+    with pytest.raises(AppError, match="must be between 0 and 2000"):
+        client.predict(-1, 100, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
+    with pytest.raises(AppError, match="β must be between 0 and 32"):
+        client.predict(1000, 100, 5e-4, 0, "β-TCVAE", 25, api_name="/bvae_train")   # a gamma is not a beta
+    with pytest.raises(AppError, match="(?i)capacity C .*must be between 0 and 50"):
+        client.predict(1000, 100, 5e-4, 0, "AnnealedVAE", -3, api_name="/bvae_train")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(4, 100, 5e-4, 0, "FactorVAE", 25, api_name="/bvae_train")
 
 
 def test_browser_beta_changes_the_traversal_grid(page):

@@ -47,6 +47,15 @@ def kl_weight(step: int, beta: float, schedule: str, warmup_steps: int) -> float
     raise ValueError(f"unknown KL schedule {schedule!r}; choose 'constant' or 'linear'")
 
 
+def kl_capacity(step: int, capacity_max: float, ramp_steps: int) -> float:
+    """AnnealedVAE's target capacity at ``step``: ``C_max * min(1, step / ramp_steps)`` nats, linear from 0 (Burgess
+    et al. 2018; disentanglement_lib: ``min(c_max * step / iteration_threshold, c_max)``); ``C_max`` when
+    ``ramp_steps <= 0``."""
+    if ramp_steps <= 0:
+        return capacity_max
+    return capacity_max * min(1.0, step / ramp_steps)
+
+
 @dataclass
 class AutoencoderConfig:
     """Deterministic (optionally denoising) convolutional autoencoder for 28x28 images."""
@@ -129,7 +138,12 @@ class VAEConfig:
     # the KL keeps weight 1; the TC is estimated on each batch, the batch standing for the population
     # (losses.total_correlation with dataset_size=None: 0 for a factorised q; Chen et al.'s N would only add the
     # constant (D - 1) log N to the logged value and the loss, not to the gradient)
-    objective: Literal["beta_vae", "beta_tcvae"] = "beta_vae"
+    # annealed_vae (Burgess et al. 2018, disentanglement_lib's AnnealedVAE): the loss is recon + beta |KL - C| with
+    # beta in the role of their gamma and the capacity C raised linearly from 0 to capacity_max nats over
+    # capacity_steps steps (kl_capacity); their dSprites setting: gamma = 1000, C_max = 25, 100,000 steps
+    objective: Literal["beta_vae", "beta_tcvae", "annealed_vae"] = "beta_vae"
+    capacity_max: float = 25.0
+    capacity_steps: int = 100_000
 
 
 class VAE(HubModule):
@@ -145,11 +159,18 @@ class VAE(HubModule):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {config.likelihood!r}")
         if config.beta < 0:
             raise ValueError(f"beta must be >= 0, got {config.beta}")
-        if config.objective not in ("beta_vae", "beta_tcvae"):
-            raise ValueError(f"objective must be 'beta_vae' or 'beta_tcvae', got {config.objective!r}")
+        if config.objective not in ("beta_vae", "beta_tcvae", "annealed_vae"):
+            raise ValueError("objective must be 'beta_vae', 'beta_tcvae' or 'annealed_vae', got "
+                             f"{config.objective!r}")
         if config.objective == "beta_tcvae" and config.kl_schedule != "constant":
             raise ValueError("the beta-TCVAE objective weighs the total correlation by beta from the first step; "
                              "use kl_schedule='constant' with it")
+        if config.objective == "annealed_vae" and config.kl_schedule != "constant":
+            raise ValueError("the AnnealedVAE objective anneals the capacity C, not the KL weight; use "
+                             "kl_schedule='constant' and set capacity_steps")
+        if config.capacity_max < 0 or config.capacity_steps < 0:
+            raise ValueError(f"capacity_max and capacity_steps must be >= 0, got {config.capacity_max} and "
+                             f"{config.capacity_steps}")
         self.config = config
         if config.architecture == "conv28":
             self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
@@ -220,7 +241,8 @@ class VAE(HubModule):
         """Training objective averaged over the batch: the negative (beta-weighted, possibly annealed) ELBO, or for
         ``objective="beta_tcvae"`` the negative ELBO plus (beta - 1) times the batch's total-correlation estimate,
         ``recon + KL + (beta - 1) TC`` (Chen et al. 2018: the KL's mutual-information and dimension-wise terms keep
-        weight 1, its TC gets beta), as disentanglement_lib trains it."""
+        weight 1, its TC gets beta), as disentanglement_lib trains it; for ``objective="annealed_vae"``
+        ``recon + beta |KL - C(step)|`` on the batch means (Burgess et al. 2018, :func:`kl_capacity`)."""
         cfg = self.config
         if cfg.objective == "beta_tcvae":
             mu, logvar = self.encode(x)
@@ -231,6 +253,12 @@ class VAE(HubModule):
             return {"loss": loss, "recon": recon.detach().mean(), "kl": kl.detach().mean(),
                     "elbo": -(recon + kl).detach().mean(), "tc": tc.detach()}
         terms = self.elbo_terms(x)
+        if cfg.objective == "annealed_vae":
+            capacity = kl_capacity(step, cfg.capacity_max, cfg.capacity_steps)
+            kl = terms["kl"].mean()
+            loss = terms["recon"].mean() + losses.kl_capacity_penalty(kl, capacity, cfg.beta)
+            return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()},
+                    "capacity": torch.tensor(capacity)}
         beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
         loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
         return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}

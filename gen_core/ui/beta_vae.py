@@ -38,6 +38,11 @@ IMAGE_SCALE = 3                       # the input / reconstruction pair: 64 px -
 LIVE_STEPS = (50, 20_000)
 LIVE_LR = (1e-5, 1e-2)
 BETA_RANGE = (0.0, 32.0)
+GAMMA_RANGE = (0.0, 2000.0)            # AnnealedVAE's gamma (Burgess et al.: 1000 on dSprites)
+CAPACITY_RANGE = (0.0, 50.0)           # AnnealedVAE's final capacity C, nats (Burgess et al.: 25)
+LIVE_OBJECTIVES = {"β-VAE": "beta_vae", "β-TCVAE": "beta_tcvae", "AnnealedVAE": "annealed_vae"}
+LOSS_NAMES = {"beta_vae": "loss (recon + β·KL)", "beta_tcvae": "loss (recon + KL + (β−1)·TC)",
+              "annealed_vae": "loss (recon + γ·|KL − C|)"}
 SEED_MAX = 2**31 - 1
 UPDATE_S = 1.0                         # seconds between streamed updates, at least
 MIG_EVERY_S = 10.0                     # the live MIG estimate (2,000 encoded images) at most this often
@@ -106,11 +111,13 @@ class SweepModel:
     kl: list[float]                    # mean KL per latent dim, nats
     mutual_info: np.ndarray            # (D, F) nats
     order: list[int]                   # latent dims, largest KL first
-    objective: str = "beta_vae"        # or "beta_tcvae": beta weighs only the total correlation
+    objective: str = "beta_vae"        # "beta_tcvae": beta weighs only the total correlation; "annealed_vae": gamma
 
     @property
     def label(self) -> str:
-        return f"{self.beta:g}" if self.objective == "beta_vae" else f"{self.beta:g} (β-TCVAE)"
+        """The selector's label: the beta, and the objective when it is not the plain beta-VAE."""
+        return {"beta_vae": f"{self.beta:g}", "beta_tcvae": f"{self.beta:g} (β-TCVAE)",
+                "annealed_vae": f"γ {self.beta:g} (AnnealedVAE)"}.get(self.objective, f"{self.beta:g} ({self.objective})")
 
 
 @dataclass
@@ -241,17 +248,30 @@ class BetaVAETab:
         return [SHAPE_NAMES[f[0]], *f[1:], integer(seed, "Seed", 0, SEED_MAX) + 1]
 
     # -- live training --------------------------------------------------------------------------------------------
-    def train_live(self, beta: Any, steps: Any, lr: Any, seed: Any,
-                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train a fresh beta-VAE on dSprites, streaming loss curves, a cheap MIG, per-dim KL and reconstructions."""
-        b = number(beta, "β", *BETA_RANGE)
+    def train_live(self, beta: Any, steps: Any, lr: Any, seed: Any, objective: Any = "β-VAE",
+                   capacity: Any = 25.0, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Train a fresh beta-VAE, beta-TCVAE or AnnealedVAE (``beta`` is then its gamma, and the capacity rises
+        from 0 to ``capacity`` nats over the run) on dSprites, streaming loss curves, a cheap MIG, per-dim KL and
+        reconstructions."""
+        kind = LIVE_OBJECTIVES[choice(objective, "Objective", list(LIVE_OBJECTIVES))]
+        annealed = kind == "annealed_vae"
+        b = number(beta, "γ" if annealed else "β", *(GAMMA_RANGE if annealed else BETA_RANGE))
+        c_max = number(capacity, "Capacity C", *CAPACITY_RANGE)
         cfg = TrainConfig(steps=integer(steps, "Steps", *LIVE_STEPS), batch_size=64,
                           lr=number(lr, "Learning rate", *LIVE_LR), seed=integer(seed, "Seed", 0, SEED_MAX),
                           log_every=10, device="auto")
-        model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b))
+        model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b, objective=kind, capacity_max=c_max,
+                              capacity_steps=cfg.steps))
         shown, _ = DSprites().sample(6, 4321)
+        loss_name = LOSS_NAMES[kind]
         history: dict[str, tuple[list[float], list[float]]] = {"reconstruction": ([], []), "KL": ([], []),
-                                                               "loss (recon + β·KL)": ([], [])}
+                                                               loss_name: ([], [])}
+        keys = [("recon", "reconstruction"), ("kl", "KL"), ("loss", loss_name)]
+        if annealed:
+            history["capacity C"] = ([], [])
+            keys.append(("capacity", "capacity C"))
+        label = {"beta_vae": f"β = {b:g}", "beta_tcvae": f"β-TCVAE, β = {b:g}",
+                 "annealed_vae": f"AnnealedVAE, γ = {b:g}, C → {c_max:g} nats"}[kind]
         migs: dict[str, tuple[list[float], list[float]]] = {"MIG (2,000 points)": ([], [])}
         t0 = time.perf_counter()
         last_mig = -MIG_EVERY_S
@@ -263,7 +283,8 @@ class BetaVAETab:
                 migs["MIG (2,000 points)"][1].append(mig_estimate(model, LIVE_MIG_N, seed=cfg.seed))
                 last_mig = time.perf_counter()
             report = _live_kl(model, shown)
-            curves = loss_curves(history, title=f"β = {b:g}: training loss terms", y_title="nats per image")
+            curves = loss_curves(history, title=f"{label}: training loss terms", y_title="nats per image",
+                                 log_y=annealed)              # gamma |KL - C| dwarfs the KL and C it compares
             mig_fig = loss_curves(migs, title="MIG estimate (higher: one dim per factor)", y_title="MIG")
             kl = bar_chart([f"z{d}" for d in range(10)], report[0], title="mean KL per latent dim", y_title="nats")
             elapsed = time.perf_counter() - t0
@@ -278,7 +299,7 @@ class BetaVAETab:
         pace = Pace(UPDATE_S)
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step":
-                for key, name in (("recon", "reconstruction"), ("kl", "KL"), ("loss", "loss (recon + β·KL)")):
+                for key, name in keys:
                     history[name][0].append(ev.step)
                     history[name][1].append(float(ev.metrics[key]))
                 if ev.step < cfg.steps and pace.due():
@@ -352,9 +373,20 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
         gr.Markdown("### Train a β-VAE live\nThe disentanglement_lib network on fresh dSprites batches of 64 "
                     "(7-10 steps/s on one CPU core in float32; the shipped models took 78-93 minutes each). "
                     "The MIG here uses "
-                    "2,000 points instead of 10,000, so it is noisier and biased upwards; it shows the trend.")
+                    "2,000 points instead of 10,000, so it is noisier and biased upwards; it shows the trend. "
+                    "Three objectives: **β-VAE**, recon + β·KL; **β-TCVAE** (Chen et al. 2018), recon + KL + "
+                    "(β − 1)·TC, where only the total correlation of the aggregate posterior gets the extra weight; "
+                    "**AnnealedVAE** (Burgess et al. 2018), recon + γ·|KL − C|, where the capacity C rises linearly "
+                    "from 0 to its final value over the run, so the code admits information a little at a time and "
+                    "the factor that buys the most reconstruction should enter first (they use γ = 1000 and "
+                    "C = 25 nats over 100,000 steps; the loss curves show C beside the KL).")
         with gr.Row():
-            live_beta = Number(value=4, minimum=BETA_RANGE[0], maximum=BETA_RANGE[1], label="β", elem_id="bvae-live-beta")
+            objective = gr.Radio(list(LIVE_OBJECTIVES), value="β-VAE", label="Objective", elem_id="bvae-objective")
+            live_beta = Number(value=4, minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
+                               elem_id="bvae-live-beta")
+            capacity = Number(value=25, minimum=CAPACITY_RANGE[0], maximum=CAPACITY_RANGE[1],
+                              label="AnnealedVAE: final capacity C (nats)", elem_id="bvae-capacity")
+        with gr.Row():
             steps = Number(value=1500, precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1], label="Steps",
                            elem_id="bvae-steps")
             lr = Number(value=5e-4, minimum=LIVE_LR[0], maximum=LIVE_LR[1], label="Learning rate")
@@ -379,7 +411,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             component.release(tab.show, inputs, outputs, api_name=False)
         rand.click(tab.random_factors, seed, [shape, scale, orientation, pos_x, pos_y, seed],
                    api_name="bvae_random").then(tab.show, inputs, outputs, api_name=False)
-        train_btn.click(tab.train_live, [live_beta, steps, lr, live_seed, session],
+        train_btn.click(tab.train_live, [live_beta, steps, lr, live_seed, objective, capacity, session],
                         [curves, mig_plot, live_kl, recons, live_status], api_name="bvae_train")
         stop_btn.click(tab.stop, session, None, api_name="bvae_stop", queue=False)
         tab.load_inputs, tab.load_outputs = inputs, outputs

@@ -19,13 +19,16 @@ LAYOUT = dict(margin=dict(l=50, r=20, t=40, b=40), height=340)
 
 
 def loss_curves(history: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "Training curves",
-                y_title: str = "nats per image") -> go.Figure:
-    """One line per named series; ``history[name] = (steps, values)``."""
+                y_title: str = "nats per image", log_y: bool = False) -> go.Figure:
+    """One line per named series; ``history[name] = (steps, values)``; ``log_y`` for series of different magnitudes
+    (positive values only)."""
     fig = go.Figure()
     for i, (name, (steps, values)) in enumerate(history.items()):
         fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines", name=name,
                                  line=dict(color=PALETTE[i % len(PALETTE)])))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, **LAYOUT)
+    if log_y:
+        fig.update_yaxes(type="log")
     return fig
 
 
