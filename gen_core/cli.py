@@ -200,7 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dsprites:
         where = "on a CPU" if device_name == "cpu" else "on a GPU"
         rate = "at a higher rate to compensate" if args.lr > 1e-4 else "at the same rate"
-        shorter = f"a shorter run {where}, {rate}" if init_steps + args.steps < 300_000 else f"a run of that length {where}"
+        total = init_steps + args.steps
+        shorter = f"a shorter run {where}, {rate}" if total < 300_000 else f"a run of that length {where}"
         kind = {"beta_vae": "beta-VAE", "beta_tcvae": "beta-TCVAE", "annealed_vae": "AnnealedVAE"}[args.objective]
         title = f"gen_core {kind} on dSprites (beta = {args.beta:g}, latent {args.latent_dim})"
         cfg = model.config
@@ -258,8 +259,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif ev.kind == "done":
                 wall, step = ev.metrics["wall_time_s"], ev.step
     metrics = evaluate(model, iwae_k=args.iwae_k, n=args.eval_n, iwae_n=args.iwae_n, preset=args.metrics_preset)
-    # Flows and dSprites VAEs also keep their held-out metrics in the card's metadata, so the UI shows them
-    # without recomputing.
     # Every card keeps its run under ``gen_core_training`` (what --init-from reads); flows and dSprites VAEs also keep
     # their held-out metrics, so the UI shows them without recomputing.
     training: dict[str, Any] = {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,
