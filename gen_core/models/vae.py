@@ -258,7 +258,7 @@ class VAE(HubModule):
             kl = terms["kl"].mean()
             loss = terms["recon"].mean() + losses.kl_capacity_penalty(kl, capacity, cfg.beta)
             return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()},
-                    "capacity": torch.tensor(capacity)}
+                    "capacity": torch.tensor(capacity, device=x.device)}
         beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
         loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
         return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
