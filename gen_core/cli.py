@@ -181,9 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     init_steps = 0
     if args.init_from:  # a resumed run has its weights in the training state already
         init_steps = recorded_steps(args.init_from) if resume is not None else init_weights_from(
-            model, args.init_from,
-            may_differ=("beta", "objective", "kl_schedule", "kl_warmup_steps", "capacity_max", "capacity_steps"),
-            what=args.model, hint="pass the architecture options of its card's command")
+            model, args.init_from, what=args.model, hint="pass the architecture options of its card's command")
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
                      compile=args.compile, precision=args.precision)
@@ -345,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-state", action="store_true", help="keep optimizer state files after training")
     t.add_argument("--init-from", default=None,
                    help="vae, autoencoder, cyclegan: start from the weights of this trained folder (same "
-                        "architecture; a vae may change --beta, --objective and --kl-warmup) and train --steps more, "
+                        "architecture; a vae may change --beta, --objective, --kl-warmup and the capacity) and train --steps more, "
                         "with a fresh optimizer and the schedule given here")
     t.add_argument("--iwae-k", type=int, default=1000)
     t.add_argument("--iwae-n", type=int, default=None, help="test images for the IWAE bound (default: all)")

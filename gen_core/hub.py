@@ -108,17 +108,17 @@ def load_state_into(model: nn.Module, weights_path: Path, device: str | torch.de
     model.load_state_dict(state, strict=True)
 
 
-def init_weights_from(model: "HubModule", folder: str | Path, *, may_differ: tuple[str, ...] = (),
-                      what: str = "model", hint: str = "") -> int:
+def init_weights_from(model: "HubModule", folder: str | Path, *, what: str = "model", hint: str = "") -> int:
     """Load a trained folder's weights (safetensors) into ``model`` to continue training it; returns the steps its
     card records (``total_steps`` of a run that was itself continued, else ``steps``; 0 when the card has none).
 
-    Every config field but ``may_differ`` (training-only settings such as a VAE's beta) must equal ``model``'s, else
-    a ``ValueError`` names the fields that differ and ``hint`` says what to pass instead.
+    Every config field but those the config class lists in ``TRAINING_ONLY`` (a VAE's beta, say) must equal
+    ``model``'s, else a ``ValueError`` names the fields that differ and ``hint`` says what to pass instead.
     """
     folder = Path(folder)
     config = read_config(folder)
     ours = model.config_dict
+    may_differ = getattr(getattr(model, "config", None), "TRAINING_ONLY", ())
     different = sorted(k for k in ours if k in config and k not in may_differ and config[k] != ours[k])
     if config.get("model_type") != ours.get("model_type") or different:
         raise ValueError(f"--init-from {folder}: not a {what} of this run's shape (differs in "

@@ -16,7 +16,7 @@ mean image estimates the grey level); a Gaussian decoder sees uniformly dequanti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -144,6 +144,10 @@ class VAEConfig:
     objective: Literal["beta_vae", "beta_tcvae", "annealed_vae"] = "beta_vae"
     capacity_max: float = 25.0
     capacity_steps: int = 100_000
+
+    # settings of the objective, not of the network: a run started from trained weights (--init-from) may change them
+    TRAINING_ONLY: ClassVar[tuple[str, ...]] = ("beta", "kl_schedule", "kl_warmup_steps", "objective", "capacity_max",
+                                                "capacity_steps")
 
 
 class VAE(HubModule):
