@@ -27,6 +27,7 @@ D_Y on real images and pooled fakes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -484,7 +485,7 @@ class CycleGANTask:
             pool.set_state({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}, self.device)
 
 
-def cyclegan_task(optim: CycleGANOptim):  # type: ignore[no-untyped-def]
+def cyclegan_task(optim: CycleGANOptim) -> Callable[[HubModule, TrainConfig, torch.device, DistInfo], CycleGANTask]:
     """A ``task_factory`` for :func:`gen_core.train.loop.train`."""
 
     def factory(model: HubModule, config: TrainConfig, device: torch.device, dist_info: DistInfo) -> CycleGANTask:

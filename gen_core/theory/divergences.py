@@ -32,6 +32,7 @@ points, but its held-out log-likelihood tends to -infinity.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,7 +114,7 @@ class Mixture1D:
         """Var_p x = sum_k w_k (s_k^2 + mu_k^2) - (E_p x)^2."""
         return sum(w * (s**2 + m**2) for w, m, s in zip(self.weights, self.means, self.stds)) - self.mean**2
 
-    def expect(self, f) -> Tensor:
+    def expect(self, f: Callable[[Tensor], Tensor]) -> Tensor:
         """E_p f(x) = sum_k w_k E_{u~N(0,1)} f(mu_k + s_k u), each on the grid of :func:`_std_grid`."""
         return sum(w * (_W * f(m + s * _U)).sum() for w, m, s in zip(self.weights, self.means, self.stds))
 
