@@ -74,7 +74,7 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
                                hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     for k, (name, rate, distortion) in enumerate(others):
         fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers+text", text=[f"β={name}"],
-                                 textposition="top left", name=name,
+                                 textposition="middle right", name=name,
                                  marker=dict(size=11, color=PALETTE[(1 + k) % len(PALETTE)], symbol="diamond"),
                                  hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     ring = None
