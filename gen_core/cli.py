@@ -343,7 +343,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-state", action="store_true", help="keep optimizer state files after training")
     t.add_argument("--init-from", default=None,
                    help="vae, autoencoder, cyclegan: start from the weights of this trained folder (same "
-                        "architecture; a vae may change --beta, --objective, --kl-warmup and the capacity) and train --steps more, "
+                        "architecture; a vae may change --beta, --objective, --kl-warmup and the capacity) and train "
+                        "--steps more, "
                         "with a fresh optimizer and the schedule given here")
     t.add_argument("--iwae-k", type=int, default=1000)
     t.add_argument("--iwae-n", type=int, default=None, help="test images for the IWAE bound (default: all)")

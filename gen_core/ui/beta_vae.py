@@ -361,9 +361,9 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             rd = gr.Plot(label="Rate-distortion", elem_id="bvae-rd")
             gr.Markdown(RD_TEXT, latex_delimiters=LATEX)
         gr.Markdown("### Metrics across the sweep, beside the published numbers\nShipped models: trained here on "
-                    "a CPU, 50k steps each, **a sixth of the papers' 300k**, all with the same seed, schedule and "
+                    "a CPU for the steps in the table (**the papers train 300k**), all with one seed, schedule and "
                     "bfloat16 autocast, at a higher learning rate with a cosine decay (the model cards give the "
-                    "exact commands), then scored with the "
+                    "exact commands and wall times), then scored with the "
                     "disentanglement_lib protocol on the encoder mean (the cards also list DCI completeness and "
                     "informativeness, KL and reconstruction error). Published: 300k training steps (EVALUATION.md); "
                     "the β-VAE score of Higgins et al. is on their own 2D-shapes set. One seed per row: two more seeds of "
@@ -371,8 +371,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "the same ELBO (docs/beta_vae.md), so read the differences between rows with that spread in mind.")
         gr.Dataframe(value=sweep.table(), headers=TABLE_HEADERS, interactive=False, elem_id="bvae-table", wrap=True)
         gr.Markdown("### Train a β-VAE live\nThe disentanglement_lib network on fresh dSprites batches of 64 "
-                    "(7-10 steps/s on one CPU core in float32; each shipped model took 78 minutes on its own core, "
-                    "126 with three runs sharing the two). "
+                    "(7-10 steps/s on one CPU core in float32, benchmarks/bench_beta_vae.py). "
                     "The MIG here uses "
                     "2,000 points instead of 10,000, so it is noisier and biased upwards; it shows the trend. "
                     "Three objectives: **β-VAE**, recon + β·KL; **β-TCVAE** (Chen et al. 2018), recon + KL + "
