@@ -29,7 +29,7 @@ from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
 from gen_core.data.fashion_mnist import DataFileError
-from gen_core.hub import HubModule, WeightsError, init_weights_from, recorded_steps
+from gen_core.hub import HubModule, WeightsError, init_training_differences, init_weights_from, recorded_steps
 from gen_core.metrics.density import (ENTROPY_N, EVAL_SEED, MIXTURE_TARGETS, TEST_N, build_target,
                                       likelihood_report, target_of)
 from gen_core.data.dsprites import DSpritesBatches
@@ -182,6 +182,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.init_from:  # a resumed run has its weights in the training state already
         init_steps = recorded_steps(args.init_from) if resume is not None else init_weights_from(
             model, args.init_from, what=args.model, hint="pass the architecture options of its card's command")
+    init_changed = init_training_differences(model, args.init_from) if args.init_from else {}
+    if "annealed_vae" not in (init_changed.get("objective"), getattr(model.config, "objective", None)):
+        init_changed = {k: v for k, v in init_changed.items() if not k.startswith("capacity_")}  # unused settings
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
                      compile=args.compile, precision=args.precision)
@@ -218,7 +221,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                    f"Lecture notes 000 A.3.2 and 001: beta > 1 is claimed to give disentangled latents "
                    f"empirically, with no guarantee; the metrics below test the claim.")
     if args.init_from:
-        summary += (f" Initialised from the weights of `{args.init_from}` ({init_steps:,} steps), then trained "
+        trained_with = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in
+                                 init_changed.items())
+        summary += (f" Initialised from the weights of `{args.init_from}` ({init_steps:,} steps"
+                    f"{', trained with ' + trained_with if trained_with else ''}), then trained "
                     f"{args.steps:,} more steps with a fresh optimizer: {init_steps + args.steps:,} steps in all."
                     if init_steps else f" Initialised from the weights of `{args.init_from}` (its card records no "
                     f"step count), then trained {args.steps:,} more steps with a fresh optimizer.")
@@ -265,6 +271,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         training.update({"dataset": "dsprites", "command": command})
     if args.init_from:
         training.update({"init_from": str(args.init_from), "init_steps": init_steps, "total_steps": init_steps + step})
+        if init_changed:
+            training["init_config"] = init_changed       # the training-only settings the first part used
     card_data: dict[str, Any] = {"gen_core_training": training}
     if dsprites:
         card_data["gen_core_metrics"] = metrics

@@ -127,6 +127,15 @@ def init_weights_from(model: "HubModule", folder: str | Path, *, what: str = "mo
     return recorded_steps(folder)
 
 
+def init_training_differences(model: "HubModule", folder: str | Path) -> dict[str, Any]:
+    """The training-only config fields (``TRAINING_ONLY``: a VAE's beta, objective, ...) whose value in ``folder``'s
+    config differs from ``model``'s, with the folder's values: what a run started by ``--init-from`` changed."""
+    config = read_config(Path(folder))
+    ours = model.config_dict
+    may_differ = getattr(getattr(model, "config", None), "TRAINING_ONLY", ())
+    return {k: config[k] for k in may_differ if k in config and k in ours and config[k] != ours[k]}
+
+
 def recorded_steps(folder: str | Path) -> int:
     """The training steps a folder's card records: ``total_steps`` of a continued run, else ``steps``, else 0."""
     training = read_card_metadata(folder).get("gen_core_training", {})

@@ -292,6 +292,29 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert list(labelled.data[0].text) == ["β=1 · 30k", "β=4 · 50k"]     # each label keeps its own model's steps
 
 
+def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line(tmp_path: Path):
+    from gen_core.ui.beta_vae import BetaSweep
+    shipped = Path("pretrained/beta-vae-dsprites-b8")
+    if not shipped.is_dir():
+        pytest.skip("needs the shipped beta = 8 model in pretrained/")
+    (tmp_path / shipped.name).symlink_to(shipped.resolve())
+    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--beta", "4", "--init-from",
+              str(shipped), "--steps", "3", "--batch-size", "16", "--metrics-preset", "smoke", "--eval-n", "300",
+              "--threads", "1", "--out", str(tmp_path / "beta-vae-dsprites-b4-after-b8"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "50,000 steps, trained with beta = 8), then trained 3 more steps" in \
+        (tmp_path / "beta-vae-dsprites-b4-after-b8" / "README.md").read_text()
+    sweep = BetaSweep.load(tmp_path)
+    assert sweep.labels == ["4 (after β = 8)", "8"]            # beta order; the continued run says where it began
+    continued = sweep.models["4 (after β = 8)"]
+    assert not continued.on_sweep and sweep.models["8"].on_sweep
+    assert sweep.table()[0][2] == "50,000 + 3"                   # steps of both parts
+    fig = sweep.rate_distortion("4 (after β = 8)")
+    assert [t.name for t in fig.data] == ["β-VAE sweep", "4 (after β = 8)", "β = 4 (after β = 8) (selected)"]
+    assert list(fig.data[0].x) == [sweep.models["8"].metrics["kl"]]       # the line holds the from-scratch runs only
+    assert (fig.data[2].x[0], fig.data[2].y[0]) == (continued.metrics["kl"], continued.metrics["recon_nll"])
+
+
 def test_factor_response_is_the_mean_code_per_factor_value():
     # dim 0 copies factor 0, dim 1 is the fold |v - 2| of it, dim 2 copies factor 1; every value of both appears
     grid = np.array([[a, b] for a in range(5) for b in range(3)] * 2)

@@ -68,8 +68,11 @@ def test_init_from_continues_a_trained_vae_at_another_beta_and_refuses_another_s
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "b" / "config.json").read_text())["beta"] == 2
     card = (tmp_path / "b" / "README.md").read_text()
-    assert "Initialised from the weights of" in card and "(20 steps), then trained 10 more steps" in card
+    assert "Initialised from the weights of" in card and "(20 steps, trained with beta = 1), then trained 10" in card
     assert "total_steps: 30" in card and "init_steps: 20" in card
+    from gen_core.hub import read_card_metadata
+    training = read_card_metadata(tmp_path / "b")["gen_core_training"]
+    assert training["init_config"] == {"beta": 1.0}          # the beta the first part was trained with
     wider = cli("train", "vae", "--out", str(tmp_path / "c"), "--steps", "5", "--init-from", str(tmp_path / "a"),
                 *common[:2], "--channels", "16", *common[4:])
     assert wider.returncode == 2 and "not a vae of this run's shape (differs in ['channels'])" in wider.stderr

@@ -115,9 +115,18 @@ class SweepModel:
 
     @property
     def label(self) -> str:
-        """The selector's label: the beta, and the objective when it is not the plain beta-VAE."""
-        return {"beta_vae": f"{self.beta:g}", "beta_tcvae": f"{self.beta:g} (β-TCVAE)",
-                "annealed_vae": f"γ {self.beta:g} (AnnealedVAE)"}.get(self.objective, f"{self.beta:g} ({self.objective})")
+        """The selector's label: the beta, the objective when it is not the plain beta-VAE, and the beta of the run
+        it was started from when it continued one trained at another beta (a beta schedule)."""
+        label = {"beta_vae": f"{self.beta:g}", "beta_tcvae": f"{self.beta:g} (β-TCVAE)",
+                 "annealed_vae": f"γ {self.beta:g} (AnnealedVAE)"}.get(self.objective,
+                                                                      f"{self.beta:g} ({self.objective})")
+        before = self.training.get("init_config", {}).get("beta")
+        return f"{label} (after β = {float(before):g})" if before is not None else label
+
+    @property
+    def on_sweep(self) -> bool:
+        """A plain beta-VAE trained at one beta from scratch: a point of the sweep's line."""
+        return self.objective == "beta_vae" and "beta" not in self.training.get("init_config", {})
 
 
 @dataclass
@@ -159,18 +168,21 @@ class BetaSweep:
             mt = m.metrics
 
             preset = "" if mt.get("preset") == "disentanglement_lib" else f" ({mt.get('preset')} preset)"
-            rows.append([f"gen_core {m.folder}{preset}", m.label, f"{int(m.training.get('steps', 0)):,}",
+            steps = f"{int(m.training.get('steps', 0)):,}"
+            if m.training.get("init_steps"):          # a continued run: the first part's steps, then this one's
+                steps = f"{int(m.training['init_steps']):,} + {steps}"
+            rows.append([f"gen_core {m.folder}{preset}", m.label, steps,
                          f"{100 * mt['beta_vae']:.1f}%", f"{mt['factor_vae']:.3f}", f"{mt['mig']:.3f}",
                          f"{mt['dci_disentanglement']:.3f}", f"{mt['elbo']:.1f}"])
         return rows + PUBLISHED
 
     def rate_distortion(self, current: str | None) -> Any:
-        """Rate-distortion figure over the shipped models: the beta-VAE sweep as a line, beta-TCVAEs as points."""
-        sweep = [m for m in self.models.values() if m.objective == "beta_vae"]
-        others = [(m.label, m.metrics["kl"], m.metrics["recon_nll"]) for m in self.models.values()
-                  if m.objective != "beta_vae"]
+        """Rate-distortion figure over the shipped models: the beta-VAE sweep as a line; beta-TCVAEs and runs
+        continued from another beta as points."""
+        sweep = [m for m in self.models.values() if m.on_sweep]
+        others = [(m.label, m.metrics["kl"], m.metrics["recon_nll"]) for m in self.models.values() if not m.on_sweep]
         selected = self.models.get(current) if current is not None else None
-        highlight = None if selected is None else (selected.beta if selected.objective == "beta_vae" else selected.label)
+        highlight = None if selected is None else (selected.beta if selected.on_sweep else selected.label)
         return rate_distortion_figure([m.beta for m in sweep], [m.metrics["kl"] for m in sweep],
                                       [m.metrics["recon_nll"] for m in sweep], current=highlight, others=others,
                                       steps=[int(m.training.get("steps", 0)) for m in sweep])
