@@ -283,7 +283,7 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert [row[1] for row in sweep.table()[:2]] == sweep.labels
     fig = sweep.rate_distortion("6 (β-TCVAE)")
     names = [t.name for t in fig.data]
-    assert names == ["β-VAE sweep", "6 (β-TCVAE)", "β = 6 (β-TCVAE) (selected)"]
+    assert names == ["β-VAE sweep", "β = 6 (β-TCVAE)", "β = 6 (β-TCVAE) (selected)"]
     tc = sweep.models["6 (β-TCVAE)"].metrics
     assert (fig.data[2].x[0], fig.data[2].y[0]) == (tc["kl"], tc["recon_nll"])   # the ring is on the beta-TCVAE
     ring = rate_distortion_figure([1.0, 4.0], [20.0, 10.0], [30.0, 60.0], current=4.0)
@@ -310,7 +310,7 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
     assert not continued.on_sweep and sweep.models["8"].on_sweep
     assert sweep.table()[0][2] == "50,000 + 3"                   # steps of both parts
     fig = sweep.rate_distortion("4 (after β = 8)")
-    assert [t.name for t in fig.data] == ["β-VAE sweep", "4 (after β = 8)", "β = 4 (after β = 8) (selected)"]
+    assert [t.name for t in fig.data] == ["β-VAE sweep", "β = 4 (after β = 8)", "β = 4 (after β = 8) (selected)"]
     assert list(fig.data[0].x) == [sweep.models["8"].metrics["kl"]]       # the line holds the from-scratch runs only
     assert (fig.data[2].x[0], fig.data[2].y[0]) == (continued.metrics["kl"], continued.metrics["recon_nll"])
 

@@ -61,7 +61,8 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
 
     ``steps``: training steps of each beta's model; given, each label says them (``β=4 · 50k``), so that a sweep
     whose models trained for different lengths says so on the plot.
-    ``others``: (name, rate, distortion) of models off the sweep (a beta-TCVAE, say), drawn as separate points.
+    ``others``: (name, rate, distortion) of models off the sweep (a beta-TCVAE, say), drawn as separate points named
+    in the legend and on hover (they sit close to the sweep's line, where text labels would overlap).
     ``current``: the selected model, a beta of the sweep or the name of one of ``others``; it gets a ring.
     """
     order = np.argsort(betas)
@@ -73,10 +74,9 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
                                textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="β-VAE sweep",
                                hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     for k, (name, rate, distortion) in enumerate(others):
-        fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers+text", text=[f"β={name}"],
-                                 textposition="middle right", name=name,
+        fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers", name=f"β = {name}",
                                  marker=dict(size=11, color=PALETTE[(1 + k) % len(PALETTE)], symbol="diamond"),
-                                 hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
+                                 hovertemplate=f"β = {name}: " + "KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     ring = None
     if isinstance(current, str):
         ring = next(((rate, dist) for name, rate, dist in others if name == current), None)
@@ -94,8 +94,6 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
     fig.update_layout(title=title, xaxis_title="rate: KL(q(z|x) || p(z)), nats per image",
                       yaxis_title="distortion: -E log p(x|z), nats", **LAYOUT)
     left = float(r.min()) - 0.08 * rx
-    if others:   # their labels sit to the left of their points
-        left = min(left, min(o[1] for o in others) - 0.6 * rx)
     fig.update_xaxes(range=[left, float(r.max()) + (0.22 if steps is None else 0.38) * rx])  # longer labels
     fig.update_yaxes(range=[float(d.min()) - 0.1 * ry, float(d.max()) + 0.18 * ry])
     return fig
