@@ -242,7 +242,7 @@ class BetaVAETab:
                                      title=f"β = {entry.label}: traversals of {described}")
         pair = tile_images(torch.cat([image, recon]), ncol=2, scale=IMAGE_SCALE, pad=PAD)
         kl = bar_chart([f"z{d}" for d in entry.order], [entry.kl[d] for d in entry.order],
-                       title=f"β = {entry.label}: mean KL per latent dim (≈ 0: collapsed, unused)", y_title="nats")
+                       title=f"β = {entry.label}: mean KL per latent dim<br>(≈ 0: collapsed, unused)", y_title="nats")
         heat = mutual_info_heatmap(entry.mutual_info[entry.order], labels, FACTOR_LABELS)
         active = [d for d in entry.order if entry.kl[d] > ACTIVE_KL]
         mt = entry.metrics
