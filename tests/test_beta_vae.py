@@ -313,6 +313,9 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
     assert [t.name for t in fig.data] == ["β-VAE sweep", "β = 4 (after β = 8)", "β = 4 (after β = 8) (selected)"]
     assert list(fig.data[0].x) == [sweep.models["8"].metrics["kl"]]       # the line holds the from-scratch runs only
     assert (fig.data[2].x[0], fig.data[2].y[0]) == (continued.metrics["kl"], continued.metrics["recon_nll"])
+    from dataclasses import replace
+    from_tcvae = replace(continued, training={"init_config": {"objective": "beta_tcvae"}})   # same beta, other loss
+    assert from_tcvae.label == "4 (after β-TCVAE β = 4)" and not from_tcvae.on_sweep
 
 
 def test_factor_response_is_the_mean_code_per_factor_value():

@@ -120,13 +120,18 @@ class SweepModel:
         label = {"beta_vae": f"{self.beta:g}", "beta_tcvae": f"{self.beta:g} (β-TCVAE)",
                  "annealed_vae": f"γ {self.beta:g} (AnnealedVAE)"}.get(self.objective,
                                                                       f"{self.beta:g} ({self.objective})")
-        before = self.training.get("init_config", {}).get("beta")
-        return f"{label} (after β = {float(before):g})" if before is not None else label
+        changed = self.training.get("init_config", {})
+        if not changed:
+            return label
+        beta, objective = float(changed.get("beta", self.beta)), changed.get("objective", self.objective)
+        start = {"beta_vae": f"β = {beta:g}", "beta_tcvae": f"β-TCVAE β = {beta:g}",
+                 "annealed_vae": f"AnnealedVAE γ = {beta:g}"}.get(objective, f"{objective} β = {beta:g}")
+        return f"{label} (after {start})"
 
     @property
     def on_sweep(self) -> bool:
-        """A plain beta-VAE trained at one beta from scratch: a point of the sweep's line."""
-        return self.objective == "beta_vae" and "beta" not in self.training.get("init_config", {})
+        """A plain beta-VAE trained with one set of settings from scratch: a point of the sweep's line."""
+        return self.objective == "beta_vae" and not self.training.get("init_config")
 
 
 @dataclass
