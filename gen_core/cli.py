@@ -111,6 +111,22 @@ def eval_note(metrics: dict[str, Any]) -> str:
     )
 
 
+def kl_schedule_options(args: argparse.Namespace) -> dict:
+    """VAEConfig's KL-weight schedule from ``--kl-warmup`` (0 -> beta) or ``--beta-start`` (beta_start -> beta)."""
+    if args.beta_start is None:
+        if args.beta_hold or args.beta_decay:
+            raise ValueError("--beta-hold and --beta-decay shape a decaying beta: give --beta-start too")
+        return {"kl_schedule": "linear" if args.kl_warmup else "constant", "kl_warmup_steps": args.kl_warmup}
+    if args.kl_warmup:
+        raise ValueError("--kl-warmup raises the KL weight from 0 and --beta-start lowers it from beta_start: "
+                         "use one of them")
+    if args.beta_hold + args.beta_decay > args.steps:
+        raise ValueError(f"--beta-hold + --beta-decay ({args.beta_hold + args.beta_decay:,}) exceeds --steps "
+                         f"({args.steps:,}): the run would end before beta reaches --beta {args.beta:g}")
+    return {"kl_schedule": "decay", "beta_start": args.beta_start, "beta_hold_steps": args.beta_hold,
+            "beta_decay_steps": args.beta_decay}
+
+
 def build_model(args: argparse.Namespace) -> HubModule:
     """The model that ``train <model>`` asks for, from the command-line options."""
     hidden = args.hidden if args.hidden is not None else DEFAULT_HIDDEN[args.model]
@@ -124,14 +140,13 @@ def build_model(args: argparse.Namespace) -> HubModule:
                                n_bins=args.bins, tail_bound=args.tail_bound, target=args.target, std=std))
     capacity = {"capacity_max": args.capacity_max,
                 "capacity_steps": args.steps if args.capacity_steps is None else args.capacity_steps}
+    kl = kl_schedule_options(args)
     if args.model == "vae" and args.dataset == "dsprites":
         return VAE(VAEConfig(latent_dim=args.latent_dim, architecture="conv64", likelihood="bernoulli",
-                             beta=args.beta, kl_schedule="linear" if args.kl_warmup else "constant",
-                             kl_warmup_steps=args.kl_warmup, hidden=hidden, objective=args.objective, **capacity))
+                             beta=args.beta, hidden=hidden, objective=args.objective, **kl, **capacity))
     if args.model == "vae":
         return VAE(VAEConfig(latent_dim=args.latent_dim, likelihood=args.likelihood, beta=args.beta,
-                             kl_schedule="linear" if args.kl_warmup else "constant", kl_warmup_steps=args.kl_warmup,
-                             channels=args.channels, hidden=hidden, objective=args.objective, **capacity))
+                             channels=args.channels, hidden=hidden, objective=args.objective, **kl, **capacity))
     return Autoencoder(AutoencoderConfig(latent_dim=args.latent_dim, corruption=args.corruption,
                                          noise_level=args.noise_level, channels=args.channels, hidden=hidden))
 
@@ -212,6 +227,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   f"from 0 to {getattr(cfg, 'capacity_max', 0):g} nats over "
                                   f"{getattr(cfg, 'capacity_steps', 0):,} steps (Burgess et al. 2018)",
                   "beta_vae": "weighs the whole KL term"}[args.objective]
+        if getattr(cfg, "kl_schedule", "constant") == "decay":
+            weighs += (f"; the weight starts at beta = {cfg.beta_start:g} for {cfg.beta_hold_steps:,} steps and "
+                       f"falls geometrically to {args.beta:g} over the next {cfg.beta_decay_steps:,} "
+                       f"(`--beta-start`, gen_core.models.vae.beta_decay), so the model ends at beta = {args.beta:g}")
         summary = (f"A {kind} (beta = {args.beta:g}; beta {weighs}) with the disentanglement_lib architecture "
                    f"(conv 32-32-64-64, "
                    f"FC 256, latent {args.latent_dim}, Bernoulli decoder) trained on dSprites images rendered "
@@ -330,6 +349,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--capacity-steps", type=int, default=None,
                    help="vae, annealed_vae: steps over which C rises linearly from 0 (default: --steps)")
     t.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL annealing from 0 to beta")
+    t.add_argument("--beta-start", type=float, default=None,
+                   help="vae: start the KL weight at this beta and let it fall to --beta (hold it --beta-hold "
+                        "steps, then a geometric decay over --beta-decay steps)")
+    t.add_argument("--beta-hold", type=int, default=0, help="vae, with --beta-start: steps at beta_start")
+    t.add_argument("--beta-decay", type=int, default=0,
+                   help="vae, with --beta-start: steps of the geometric decay from beta_start to --beta")
     t.add_argument("--corruption", choices=["none", "gaussian", "masking"], default="none")
     t.add_argument("--noise-level", type=float, default=0.3)
     t.add_argument("--target", choices=[*TARGETS, *TARGETS_1D], default=None,

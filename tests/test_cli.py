@@ -78,3 +78,22 @@ def test_init_from_continues_a_trained_vae_at_another_beta_and_refuses_another_s
     assert wider.returncode == 2 and "not a vae of this run's shape (differs in ['channels'])" in wider.stderr
     flow = cli("train", "flow", "--target", "ring", "--out", str(tmp_path / "f"), "--init-from", str(tmp_path / "a"))
     assert flow.returncode == 2 and "--init-from applies to vae, autoencoder and cyclegan only" in flow.stderr
+
+
+def test_beta_start_decays_the_kl_weight_and_the_card_says_so(tmp_path):
+    common = ["--latent-dim", "2", "--channels", "8", "--hidden", "32", "--batch-size", "32", "--iwae-k", "5",
+              "--iwae-n", "20", "--eval-n", "50", "--threads", "1", "--beta", "4"]
+    run = cli("train", "vae", "--out", str(tmp_path / "a"), "--steps", "12", "--beta-start", "16", "--beta-hold", "4",
+              "--beta-decay", "6", *common)
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (config["kl_schedule"], config["beta_start"], config["beta_hold_steps"], config["beta_decay_steps"],
+            config["beta"]) == ("decay", 16.0, 4, 6, 4.0)
+    too_long = cli("train", "vae", "--out", str(tmp_path / "b"), "--steps", "5", "--beta-start", "16",
+                   "--beta-hold", "4", "--beta-decay", "6", *common)
+    assert too_long.returncode == 2 and "exceeds --steps" in too_long.stderr
+    both = cli("train", "vae", "--out", str(tmp_path / "c"), "--steps", "5", "--beta-start", "16", "--kl-warmup", "2",
+               *common)
+    assert both.returncode == 2 and "use one of them" in both.stderr
+    orphan = cli("train", "vae", "--out", str(tmp_path / "d"), "--steps", "5", "--beta-hold", "2", *common)
+    assert orphan.returncode == 2 and "give --beta-start too" in orphan.stderr

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from gen_core import losses
-from gen_core.models.vae import kl_weight
+from gen_core.models.vae import beta_decay, kl_weight
 
 
 def test_kl_matches_torch_distributions_and_monte_carlo():
@@ -82,3 +82,19 @@ def test_kl_weight_schedules():
     assert kl_weight(500, 4.0, "linear", 100) == 4.0
     with pytest.raises(ValueError, match="unknown KL schedule"):
         kl_weight(1, 1.0, "cosine", 10)
+
+
+def test_beta_decay_holds_then_falls_geometrically_to_the_final_beta():
+    assert beta_decay(0, 16.0, 4.0, 100, 200) == 16.0
+    assert beta_decay(99, 16.0, 4.0, 100, 200) == 16.0
+    assert beta_decay(100, 16.0, 4.0, 100, 200) == pytest.approx(16.0)
+    assert beta_decay(200, 16.0, 4.0, 100, 200) == pytest.approx(8.0)      # halfway: the geometric mean
+    assert beta_decay(150, 16.0, 4.0, 100, 200) == pytest.approx(16.0 * 0.25 ** 0.25)
+    assert beta_decay(300, 16.0, 4.0, 100, 200) == 4.0
+    assert beta_decay(10_000, 16.0, 4.0, 100, 200) == 4.0
+    assert beta_decay(100, 16.0, 4.0, 100, 0) == 4.0                      # no decay steps: a step down
+    assert beta_decay(5, 1.0, 4.0, 0, 10) == pytest.approx(2.0)            # rising works the same way
+    with pytest.raises(ValueError, match="beta_start and beta_end > 0"):
+        beta_decay(0, 0.0, 4.0, 10, 10)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        beta_decay(0, 16.0, 4.0, -1, 10)

@@ -94,6 +94,21 @@ def test_bad_configs_raise():
         VAE(VAEConfig(beta=-1))
     with pytest.raises(ValueError, match="k must be"):
         build(VAEConfig(latent_dim=2)).iwae_log_likelihood(torch.rand(1, 1, 28, 28), k=0)
+    with pytest.raises(ValueError, match="beta_start and beta_end > 0"):
+        VAE(VAEConfig(kl_schedule="decay", beta_start=0.0, beta=4.0))
+    with pytest.raises(ValueError, match="kl_schedule must be"):
+        VAE(VAEConfig(kl_schedule="cosine"))
+
+
+def test_decaying_beta_weighs_the_kl_by_the_schedule_at_each_step():
+    model = build(VAEConfig(latent_dim=4, beta=4.0, kl_schedule="decay", beta_start=16.0, beta_hold_steps=10,
+                            beta_decay_steps=20))
+    x = torch.rand(8, 1, 28, 28).round()
+    for step, beta in ((0, 16.0), (20, 8.0), (30, 4.0), (1000, 4.0)):
+        torch.manual_seed(1)
+        out = model(x, step=step)
+        assert out["beta"].item() == pytest.approx(beta)
+        assert out["loss"].item() == pytest.approx((out["recon"] + beta * out["kl"]).item(), rel=1e-5)
 
 
 def test_interpolation_ends_are_reconstructions():

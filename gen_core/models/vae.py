@@ -47,6 +47,24 @@ def kl_weight(step: int, beta: float, schedule: str, warmup_steps: int) -> float
     raise ValueError(f"unknown KL schedule {schedule!r}; choose 'constant' or 'linear'")
 
 
+def beta_decay(step: int, beta_start: float, beta_end: float, hold_steps: int, decay_steps: int) -> float:
+    """KL weight of a beta that starts high and decays: ``beta_start`` for the first ``hold_steps`` steps, then
+    geometric interpolation ``beta_start^(1-s) * beta_end^s`` with ``s = (step - hold_steps) / decay_steps`` rising
+    0 -> 1, then ``beta_end``. The idea of AnnealedVAE (Burgess et al. 2018) on the weight instead of the capacity:
+    under strong KL pressure only the factors worth the most reconstruction are coded, one per dim, and the code
+    widens as the pressure falls (seed 000 A.3.2 for beta itself). Both betas must be > 0."""
+    if beta_start <= 0 or beta_end <= 0:
+        raise ValueError(f"beta_decay needs beta_start and beta_end > 0, got {beta_start} and {beta_end}")
+    if hold_steps < 0 or decay_steps < 0:
+        raise ValueError(f"hold_steps and decay_steps must be >= 0, got {hold_steps} and {decay_steps}")
+    if step < hold_steps:
+        return beta_start
+    if decay_steps == 0 or step >= hold_steps + decay_steps:
+        return beta_end
+    s = (step - hold_steps) / decay_steps
+    return beta_start ** (1.0 - s) * beta_end ** s
+
+
 def kl_capacity(step: int, capacity_max: float, ramp_steps: int) -> float:
     """AnnealedVAE's target capacity at ``step``: ``C_max * min(1, step / ramp_steps)`` nats, linear from 0 (Burgess
     et al. 2018; disentanglement_lib: ``min(c_max * step / iteration_threshold, c_max)``); ``C_max`` when
@@ -132,8 +150,13 @@ class VAEConfig:
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     gaussian_logvar: float | None = None  # fixed decoder log-variance; None learns one shared scalar
     beta: float = 1.0                  # weight on the KL term; 1 is the ELBO, > 1 the beta-VAE of seed 000 A.3.2
-    kl_schedule: Literal["constant", "linear"] = "constant"
+    kl_schedule: Literal["constant", "linear", "decay"] = "constant"
     kl_warmup_steps: int = 0           # linear annealing: the KL weight ramps 0 -> beta over these steps
+    # decay (beta_decay): the KL weight is beta_start for beta_hold_steps steps, then falls geometrically to beta
+    # over beta_decay_steps steps; beta is the weight the model ends at
+    beta_start: float = 1.0
+    beta_hold_steps: int = 0
+    beta_decay_steps: int = 0
     # beta_tcvae (Chen et al. 2018): beta weighs only the total correlation of the aggregate posterior, the rest of
     # the KL keeps weight 1; the TC is estimated on each batch, the batch standing for the population
     # (losses.total_correlation with dataset_size=None: 0 for a factorised q; Chen et al.'s N would only add the
@@ -147,7 +170,7 @@ class VAEConfig:
 
     # settings of the objective, not of the network: a run started from trained weights (--init-from) may change them
     TRAINING_ONLY: ClassVar[tuple[str, ...]] = ("beta", "kl_schedule", "kl_warmup_steps", "objective", "capacity_max",
-                                                "capacity_steps")
+                                                "capacity_steps", "beta_start", "beta_hold_steps", "beta_decay_steps")
 
 
 class VAE(HubModule):
@@ -172,6 +195,10 @@ class VAE(HubModule):
         if config.objective == "annealed_vae" and config.kl_schedule != "constant":
             raise ValueError("the AnnealedVAE objective anneals the capacity C, not the KL weight; use "
                              "kl_schedule='constant' and set capacity_steps")
+        if config.kl_schedule not in ("constant", "linear", "decay"):
+            raise ValueError(f"kl_schedule must be 'constant', 'linear' or 'decay', got {config.kl_schedule!r}")
+        if config.kl_schedule == "decay":
+            beta_decay(0, config.beta_start, config.beta, config.beta_hold_steps, config.beta_decay_steps)  # checks
         if config.capacity_max < 0 or config.capacity_steps < 0:
             raise ValueError(f"capacity_max and capacity_steps must be >= 0, got {config.capacity_max} and "
                              f"{config.capacity_steps}")
@@ -263,9 +290,15 @@ class VAE(HubModule):
             loss = terms["recon"].mean() + losses.kl_capacity_penalty(kl, capacity, cfg.beta)
             return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()},
                     "capacity": torch.tensor(capacity, device=x.device)}
-        beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
+        if cfg.kl_schedule == "decay":
+            beta = beta_decay(step, cfg.beta_start, cfg.beta, cfg.beta_hold_steps, cfg.beta_decay_steps)
+        else:
+            beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
         loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
-        return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
+        out = {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
+        if cfg.kl_schedule == "decay":
+            out["beta"] = torch.tensor(beta, device=x.device)
+        return out
 
     @torch.no_grad()
     def iwae_log_likelihood(self, x: Tensor, k: int = 1000, chunk: int = 250) -> Tensor:
