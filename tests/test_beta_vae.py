@@ -316,6 +316,19 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
     from dataclasses import replace
     from_tcvae = replace(continued, training={"init_config": {"objective": "beta_tcvae"}})   # same beta, other loss
     assert from_tcvae.label == "4 (after β-TCVAE β = 4)" and not from_tcvae.on_sweep
+    from gen_core.models import VAE, VAEConfig
+    decayed = replace(continued, training={}, model=VAE(VAEConfig(
+        latent_dim=10, architecture="conv64", beta=4.0, kl_schedule="decay", beta_start=16.0, beta_hold_steps=5,
+        beta_decay_steps=5)))                                  # one run whose beta fell from 16 to 4
+    assert decayed.label == "4 (from β = 16)" and not decayed.on_sweep
+
+
+def test_objective_text_names_the_objective_and_its_weight():
+    from gen_core.ui.beta_vae import objective_text
+    assert [objective_text(o, 4.0) for o in ("beta_vae", "beta_tcvae", "annealed_vae")] == \
+        ["β = 4", "β-TCVAE β = 4", "AnnealedVAE γ = 4"]
+    assert [objective_text(o, 1000.0, selector=True) for o in ("beta_vae", "beta_tcvae", "annealed_vae")] == \
+        ["1000", "1000 (β-TCVAE)", "γ 1000 (AnnealedVAE)"]
 
 
 def test_factor_response_is_the_mean_code_per_factor_value():

@@ -99,6 +99,19 @@ MIG scores only the gap between a factor's best and second-best dim, which a fol
 """
 
 
+OBJECTIVE_NAMES = {"beta_vae": ("", "β"), "beta_tcvae": ("β-TCVAE", "β"), "annealed_vae": ("AnnealedVAE", "γ")}
+
+
+def objective_text(objective: str, beta: float, selector: bool = False) -> str:
+    """A model's objective and weight in words: "β-TCVAE β = 4", "β = 8"; for the selector, where β is understood,
+    "4 (β-TCVAE)", "γ 1000 (AnnealedVAE)", "4"."""
+    name, symbol = OBJECTIVE_NAMES.get(objective, (objective, "β"))
+    if not selector:
+        return f"{name} {symbol} = {beta:g}".strip()
+    value = f"{beta:g}" if symbol == "β" else f"{symbol} {beta:g}"
+    return f"{value} ({name})" if name else value
+
+
 @dataclass
 class SweepModel:
     """One shipped beta-VAE with the metrics its card holds."""
@@ -115,23 +128,23 @@ class SweepModel:
 
     @property
     def label(self) -> str:
-        """The selector's label: the beta, the objective when it is not the plain beta-VAE, and the beta of the run
-        it was started from when it continued one trained at another beta (a beta schedule)."""
-        label = {"beta_vae": f"{self.beta:g}", "beta_tcvae": f"{self.beta:g} (β-TCVAE)",
-                 "annealed_vae": f"γ {self.beta:g} (AnnealedVAE)"}.get(self.objective,
-                                                                      f"{self.beta:g} ({self.objective})")
+        """The selector's label: the beta, the objective when it is not the plain beta-VAE, and how the weight got
+        there when it did not stay put: the run it continued ("4 (after β = 8)", a beta schedule over two runs) or
+        the beta it decayed from within one run ("4 (from β = 16)")."""
+        label = objective_text(self.objective, self.beta, selector=True)
         changed = self.training.get("init_config", {})
-        if not changed:
-            return label
-        beta, objective = float(changed.get("beta", self.beta)), changed.get("objective", self.objective)
-        start = {"beta_vae": f"β = {beta:g}", "beta_tcvae": f"β-TCVAE β = {beta:g}",
-                 "annealed_vae": f"AnnealedVAE γ = {beta:g}"}.get(objective, f"{objective} β = {beta:g}")
-        return f"{label} (after {start})"
+        if changed:
+            start = objective_text(changed.get("objective", self.objective), float(changed.get("beta", self.beta)))
+            return f"{label} (after {start})"
+        if getattr(self.model.config, "kl_schedule", "constant") == "decay":
+            return f"{label} (from β = {self.model.config.beta_start:g})"
+        return label
 
     @property
     def on_sweep(self) -> bool:
         """A plain beta-VAE trained with one set of settings from scratch: a point of the sweep's line."""
-        return self.objective == "beta_vae" and not self.training.get("init_config")
+        return (self.objective == "beta_vae" and not self.training.get("init_config")
+                and getattr(self.model.config, "kl_schedule", "constant") != "decay")
 
 
 @dataclass
