@@ -198,8 +198,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_steps = recorded_steps(args.init_from) if resume is not None else init_weights_from(
             model, args.init_from, what=args.model, hint="pass the architecture options of its card's command")
     init_changed = init_training_differences(model, args.init_from) if args.init_from else {}
-    if "annealed_vae" not in (init_changed.get("objective"), getattr(model.config, "objective", None)):
-        init_changed = {k: v for k, v in init_changed.items() if not k.startswith("capacity_")}  # unused settings
     tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                      log_every=args.log_every, checkpoint_every=args.checkpoint_every, out_dir=str(out),
                      compile=args.compile, precision=args.precision)

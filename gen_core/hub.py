@@ -129,10 +129,16 @@ def init_weights_from(model: "HubModule", folder: str | Path, *, what: str = "mo
 
 def init_training_differences(model: "HubModule", folder: str | Path) -> dict[str, Any]:
     """The training-only config fields (``TRAINING_ONLY``: a VAE's beta, objective, ...) whose value in ``folder``'s
-    config differs from ``model``'s, with the folder's values: what a run started by ``--init-from`` changed."""
+    config differs from ``model``'s, with the folder's values: what a run started by ``--init-from`` changed. Where
+    the config class says which fields a loss uses (``settings_in_use``), fields that neither run used are left out
+    (two beta-VAEs trained for different step counts differ in the unused AnnealedVAE ``capacity_steps``)."""
     config = read_config(Path(folder))
     ours = model.config_dict
-    may_differ = getattr(getattr(model, "config", None), "TRAINING_ONLY", ())
+    model_config = getattr(model, "config", None)
+    may_differ = getattr(model_config, "TRAINING_ONLY", ())
+    in_use = getattr(model_config, "settings_in_use", None)   # a field neither run's loss used is no difference
+    if in_use is not None:
+        may_differ = [k for k in may_differ if k in in_use(config) | in_use(ours)]
     return {k: config[k] for k in may_differ if k in config and k in ours and config[k] != ours[k]}
 
 

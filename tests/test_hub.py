@@ -139,3 +139,17 @@ def test_no_pickle_fallback(saved):
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(WeightsError, match="only loads safetensors"):
         load_pretrained(folder)
+
+
+def test_init_differences_count_only_the_settings_a_loss_used(tmp_path: Path):
+    from gen_core.hub import init_training_differences
+    VAE(VAEConfig(latent_dim=2, beta=8.0, capacity_steps=50_000)).save_pretrained(tmp_path / "b8")
+    # the capacity is an AnnealedVAE setting: two beta-VAEs that differ in it (and in beta) differ in beta only
+    assert init_training_differences(VAE(VAEConfig(latent_dim=2, beta=4.0, capacity_steps=20_000)),
+                                     tmp_path / "b8") == {"beta": 8.0}
+    annealed = VAE(VAEConfig(latent_dim=2, beta=4.0, objective="annealed_vae", capacity_steps=20_000))
+    assert init_training_differences(annealed, tmp_path / "b8") == {"beta": 8.0, "objective": "beta_vae",
+                                                                    "capacity_steps": 50_000}
+    decayed = VAE(VAEConfig(latent_dim=2, beta=4.0, kl_schedule="decay", beta_start=16.0, beta_decay_steps=10))
+    assert init_training_differences(decayed, tmp_path / "b8") == {"beta": 8.0, "kl_schedule": "constant",
+                                                                   "beta_start": 1.0, "beta_decay_steps": 0}

@@ -15,8 +15,9 @@ mean image estimates the grey level); a Gaussian decoder sees uniformly dequanti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -171,6 +172,16 @@ class VAEConfig:
     # settings of the objective, not of the network: a run started from trained weights (--init-from) may change them
     TRAINING_ONLY: ClassVar[tuple[str, ...]] = ("beta", "kl_schedule", "kl_warmup_steps", "objective", "capacity_max",
                                                 "capacity_steps", "beta_start", "beta_hold_steps", "beta_decay_steps")
+
+    @staticmethod
+    def settings_in_use(config: Mapping[str, Any]) -> set[str]:
+        """The ``TRAINING_ONLY`` fields that shape the loss of a config (a dict, as in config.json): the schedule's
+        own fields only under that schedule, the capacity only for the AnnealedVAE objective."""
+        used = {"beta", "kl_schedule", "objective"}
+        used |= {"kl_warmup_steps"} if config.get("kl_schedule") == "linear" else set()
+        used |= {"beta_start", "beta_hold_steps", "beta_decay_steps"} if config.get("kl_schedule") == "decay" else set()
+        used |= {"capacity_max", "capacity_steps"} if config.get("objective") == "annealed_vae" else set()
+        return used
 
 
 class VAE(HubModule):
