@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Iterable
+
+from huggingface_hub import ModelCardData
+
+from gen_core.hub import CARD_NAME, read_card_metadata
 
 METRIC_NOTES = {
     "elbo": "ELBO, nats per image (one posterior sample per image)",
@@ -108,3 +113,100 @@ def publish_run(model: Any, out: Path, card_text: str, card_data: dict[str, Any]
         for name in state_files:
             (out / name).unlink(missing_ok=True)
     print(json.dumps(metrics, indent=2))
+
+
+SEEDS_HEADING = "## Other seeds of the same command"
+SEEDS_KEY = "gen_core_seed_runs"
+
+
+def command_but_seed(command: str) -> tuple[list[str], int | None]:
+    """A training command's words without ``--seed S`` and ``--out DIR`` (which every seed changes), and the seed
+    (``None`` when the command gives none, the CLI's default 0 then applies)."""
+    words, seed, skip = [], None, False
+    tokens = shlex.split(command)
+    for i, word in enumerate(tokens):
+        if skip:
+            skip = False
+            continue
+        if word in ("--seed", "--out"):
+            if i + 1 >= len(tokens):
+                raise ValueError(f"the command ends after {word}: {command!r}")
+            if word == "--seed":
+                seed = int(tokens[i + 1])
+            skip = True
+            continue
+        if word.startswith(("--seed=", "--out=")):
+            seed = int(word.split("=", 1)[1]) if word.startswith("--seed=") else seed
+            continue
+        words.append(word)
+    return words, seed
+
+
+def seed_runs(folder: str | Path, others: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The held-out metrics of ``others``, runs of ``folder``'s exact training command with another ``--seed``, each
+    as ``{"seed", "folder", "metrics"}`` read from its own card. Raises ``ValueError`` when a run's command differs
+    in anything but ``--seed`` / ``--out``, repeats a seed, or has no held-out metrics (or other sample counts)."""
+    meta = read_card_metadata(folder)
+    command = meta.get("gen_core_training", {}).get("command")
+    if not command:
+        raise ValueError(f"{folder}: its card records no training command; only CLI runs can be compared by seed")
+    words, seed = command_but_seed(command)
+    preset = meta.get("gen_core_metrics", {}).get("preset")
+    seen, runs = {0 if seed is None else seed}, []
+    for other in others:
+        other_meta = read_card_metadata(other)
+        other_command = other_meta.get("gen_core_training", {}).get("command", "")
+        other_words, other_seed = command_but_seed(other_command) if other_command else ([], None)
+        other_seed = 0 if other_seed is None else other_seed
+        if other_words != words:
+            raise ValueError(f"{other} was not trained by the same command as {folder} (apart from --seed and "
+                             f"--out): {other_command!r} against {command!r}")
+        if other_seed in seen:
+            raise ValueError(f"{other}: seed {other_seed} is already listed; give each seed once")
+        metrics = other_meta.get("gen_core_metrics", {})
+        numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if not numbers:
+            raise ValueError(f"{other}: its card holds no held-out metrics; evaluate the run first")
+        if metrics.get("preset") != preset:
+            raise ValueError(f"{other} was scored with preset {metrics.get('preset')!r}, {folder} with {preset!r}; "
+                             "re-evaluate one of them so both use the same sample counts")
+        seen.add(other_seed)
+        runs.append({"seed": other_seed, "folder": Path(other).name, "metrics": numbers})
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def seed_runs_section(own_seed: int, own: dict[str, Any], runs: list[dict[str, Any]], keys: Iterable[str]) -> str:
+    """Markdown section of a card: this model's row and the other seeds' rows of ``keys``, and their median."""
+    import statistics
+
+    keys = [k for k in keys if k in own and all(k in r["metrics"] for r in runs)]
+    rows = [[f"{own_seed} (this model)", *(own[k] for k in keys)],
+            *([str(r["seed"]), *(r["metrics"][k] for k in keys)] for r in runs)]
+    median = ["median", *(statistics.median(row[i + 1] for row in rows) for i in range(len(keys)))]
+    lines = [SEEDS_HEADING, "",
+             "The same training command with only `--seed` changed (runs not shipped), scored by gen_core with the "
+             "same protocol; the spread shows how much of this model's numbers belong to its seed.", "",
+             "| seed | " + " | ".join(f"`{k}`" for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join([row[0], *(f"{v:.4g}" for v in row[1:])]) + " |" for row in [*rows, median]]
+    return "\n".join(lines) + "\n"
+
+
+def record_seed_runs(folder: str | Path, others: Iterable[str | Path],
+                     keys: Iterable[str] = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "elbo", "kl"),
+                     ) -> list[dict[str, Any]]:
+    """Add the other seeds of ``folder``'s command (:func:`seed_runs`) to its card: under ``gen_core_seed_runs`` in
+    the metadata and as a table in the body (replacing an earlier one). Returns the records."""
+    runs = seed_runs(folder, others)
+    meta = read_card_metadata(folder)
+    card = Path(folder) / CARD_NAME
+    text = card.read_text(encoding="utf-8")
+    body = text[text.find("\n---", 3) + 4:].lstrip("\n")
+    start = body.find(SEEDS_HEADING)
+    if start >= 0:                          # replace the section an earlier call wrote
+        end = body.find("\n## ", start + len(SEEDS_HEADING))
+        body = body[:start] + ("" if end < 0 else body[end + 1:])
+    own_seed = command_but_seed(meta["gen_core_training"]["command"])[1] or 0
+    section = seed_runs_section(own_seed, meta.get("gen_core_metrics", {}), runs, keys)
+    meta[SEEDS_KEY] = runs
+    card.write_text(f"---\n{ModelCardData(**meta).to_yaml()}\n---\n\n{body.rstrip()}\n\n{section}", encoding="utf-8")
+    return runs

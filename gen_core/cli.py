@@ -393,7 +393,17 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-n", type=int, default=None)
     e.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast", "smoke"], default="disentanglement_lib",
                    help="dSprites vae: sample counts of the disentanglement metrics")
+    s = sub.add_parser("seeds", help="list in a folder's card the metrics of other seeds of its exact command")
+    s.add_argument("path", help="the model folder whose card gets the table")
+    s.add_argument("others", nargs="+", help="folders trained by the same command with another --seed")
     return p
+
+
+def cmd_seeds(args: argparse.Namespace) -> int:
+    """``seeds FOLDER OTHER...``: record the other seeds' held-out metrics in FOLDER's card (cards.record_seed_runs)."""
+    runs = cards.record_seed_runs(args.path, args.others)
+    print(f"{args.path}: recorded seeds " + ", ".join(str(r["seed"]) for r in runs))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     try:
-        return {"train": cmd_train, "eval": cmd_eval}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "seeds": cmd_seeds}[args.command](args)
     except (WeightsError, DataFileError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -309,6 +309,8 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
     continued = sweep.models["4 (after β = 8)"]
     assert not continued.on_sweep and sweep.models["8"].on_sweep
     assert sweep.table()[0][2] == "50,000 + 3"                   # steps of both parts
+    from gen_core.ui.beta_vae import TABLE_HEADERS
+    assert all(len(row) == len(TABLE_HEADERS) for row in sweep.table())
     fig = sweep.rate_distortion("4 (after β = 8)")
     assert [t.name for t in fig.data] == ["β-VAE sweep", "β = 4 (after β = 8)", "β = 4 (after β = 8) (selected)"]
     assert list(fig.data[0].x) == [sweep.models["8"].metrics["kl"]]       # the line holds the from-scratch runs only
@@ -321,6 +323,8 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
         latent_dim=10, architecture="conv64", beta=4.0, kl_schedule="decay", beta_start=16.0, beta_hold_steps=5,
         beta_decay_steps=5)))                                  # one run whose beta fell from 16 to 4
     assert decayed.label == "4 (from β = 16)" and not decayed.on_sweep
+    seeds = [{"seed": 2, "folder": "s2", "metrics": {"mig": 0.0604}}, {"seed": 1, "folder": "s1", "metrics": {}}]
+    assert replace(continued, seed_runs=seeds).other_seeds_mig == "0.060 (seed 2)"   # a run without a MIG is skipped
 
 
 def test_objective_text_names_the_objective_and_its_weight():

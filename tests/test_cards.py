@@ -25,3 +25,45 @@ def test_training_card_puts_family_notes_in_the_table():
                                eval_note="held out", usage="x = 1", metric_notes={"fid_b": "FID of G(test A)"})
     assert "| `fid_b` | 4.65 | FID of G(test A) |" in body
     assert "- Wall time: 1.0 min on cpu" in body
+
+
+def _run(folder, seed: int, beta: float = 4.0, mig: float = 0.1, preset: str = "fast") -> None:
+    from gen_core.hub import write_model_card
+    folder.mkdir()
+    command = f"python -m gen_core train vae --beta {beta:g} --steps 50 --seed {seed} --out runs/x{seed}"
+    write_model_card(folder, "# a run\n\n## Training\n\ntext", {
+        "gen_core_training": {"command": command},
+        "gen_core_metrics": {"mig": mig, "factor_vae": 0.5 + mig, "preset": preset}})
+
+
+def test_command_but_seed_drops_the_seed_and_the_output_folder():
+    assert cards.command_but_seed("python -m gen_core train vae --seed 3 --out a --beta 4") == \
+        (["python", "-m", "gen_core", "train", "vae", "--beta", "4"], 3)
+    assert cards.command_but_seed("train vae --seed=2 --out=b") == (["train", "vae"], 2)
+    assert cards.command_but_seed("train vae --beta 4")[1] is None
+
+
+def test_seed_runs_land_in_the_card_and_other_commands_are_refused(tmp_path):
+    import pytest
+
+    from gen_core.hub import read_card_metadata
+    _run(tmp_path / "main", 0, mig=0.3)
+    _run(tmp_path / "s1", 1, mig=0.1)
+    _run(tmp_path / "s2", 2, mig=0.2)
+    runs = cards.record_seed_runs(tmp_path / "main", [tmp_path / "s2", tmp_path / "s1"])
+    assert [(r["seed"], r["metrics"]["mig"]) for r in runs] == [(1, 0.1), (2, 0.2)]
+    meta = read_card_metadata(tmp_path / "main")
+    assert meta["gen_core_seed_runs"] == runs and meta["gen_core_metrics"]["mig"] == 0.3
+    text = (tmp_path / "main" / "README.md").read_text()
+    assert "| 0 (this model) | 0.8 | 0.3 |" in text and "| median | 0.7 | 0.2 |" in text  # factor_vae, mig columns
+    cards.record_seed_runs(tmp_path / "main", [tmp_path / "s1"])         # again: the section is replaced, not added
+    text = (tmp_path / "main" / "README.md").read_text()
+    assert text.count(cards.SEEDS_HEADING) == 1 and "| 2 |" not in text and "## Training" in text
+    _run(tmp_path / "b8", 3, beta=8.0)
+    with pytest.raises(ValueError, match="not trained by the same command"):
+        cards.seed_runs(tmp_path / "main", [tmp_path / "b8"])
+    with pytest.raises(ValueError, match="seed 0 is already listed"):
+        cards.seed_runs(tmp_path / "s1", [tmp_path / "main", tmp_path / "main"])
+    _run(tmp_path / "full", 4, preset="disentanglement_lib")
+    with pytest.raises(ValueError, match="same sample counts"):
+        cards.seed_runs(tmp_path / "main", [tmp_path / "full"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 
 from gen_core.data.dsprites import (FACTOR_SIZES, FACTOR_VALUES, ORIENTATIONS, SCALES, SHAPE_NAMES, DSprites,
                                    DSpritesBatches)
+from gen_core.cards import SEEDS_KEY
 from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.metrics.beta_vae import latent_factor_report, latent_response, mig_estimate
 from gen_core.models import VAE, VAEConfig, load_pretrained
@@ -56,13 +57,14 @@ ACTIVE_KL = 0.1                        # nats: a dim with less mean KL is collap
 # EVALUATION.md: FactorVAE score / MIG of disentanglement_lib's study (300k steps), and the beta-VAE score of
 # Higgins et al. on their 2D shapes.
 PUBLISHED = [
-    ["published: VAE (Locatello et al. 2019)", "1", "300k", "", "0.63", "0.10", "", ""],
-    ["published: beta-VAE", "", "300k", "", "0.63", "0.21", "", ""],
-    ["published: beta-TCVAE", "", "300k", "", "0.62", "0.45", "", ""],
-    ["published: FactorVAE (paper / rerun)", "", "300k", "", "0.82 / 0.83", "0.15 / 0.40", "", ""],
-    ["published: beta-VAE score (Higgins et al.)", "4", "", "99.2% (VAE 61.6%)", "", "", "", ""],
+    ["published: VAE (Locatello et al. 2019)", "1", "300k", "", "0.63", "0.10", "", "", ""],
+    ["published: beta-VAE", "", "300k", "", "0.63", "0.21", "", "", ""],
+    ["published: beta-TCVAE", "", "300k", "", "0.62", "0.45", "", "", ""],
+    ["published: FactorVAE (paper / rerun)", "", "300k", "", "0.82 / 0.83", "0.15 / 0.40", "", "", ""],
+    ["published: beta-VAE score (Higgins et al.)", "4", "", "99.2% (VAE 61.6%)", "", "", "", "", ""],
 ]
-TABLE_HEADERS = ["model", "β", "steps", "β-VAE score", "FactorVAE score", "MIG", "DCI disent.", "ELBO (nats)"]
+TABLE_HEADERS = ["model", "β", "steps", "β-VAE score", "FactorVAE score", "MIG", "DCI disent.", "ELBO (nats)",
+                 "MIG of other seeds"]
 
 EXPLAINER = r"""
 A β-VAE maximises $\mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \beta\,\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$.
@@ -125,6 +127,7 @@ class SweepModel:
     mutual_info: np.ndarray            # (D, F) nats
     order: list[int]                   # latent dims, largest KL first
     objective: str = "beta_vae"        # "beta_tcvae": beta weighs only the total correlation; "annealed_vae": gamma
+    seed_runs: list[dict[str, Any]] = field(default_factory=list)   # other seeds of its command, from its card
 
     @property
     def label(self) -> str:
@@ -139,6 +142,12 @@ class SweepModel:
         if getattr(self.model.config, "kl_schedule", "constant") == "decay":
             return f"{label} (from β = {self.model.config.beta_start:g})"
         return label
+
+    @property
+    def other_seeds_mig(self) -> str:
+        """The MIG of the other seeds of this model's command that its card lists: "0.097 (seed 1), 0.060 (seed 2)"."""
+        return ", ".join(f"{r['metrics']['mig']:.3f} (seed {r['seed']})" for r in self.seed_runs
+                         if "mig" in r.get("metrics", {}))
 
     @property
     def on_sweep(self) -> bool:
@@ -171,7 +180,8 @@ class BetaSweep:
             entry = SweepModel(folder.name, float(model.config.beta), model.eval(), metrics,
                                dict(meta.get("gen_core_training", {})), kl,
                                np.asarray(metrics["mutual_info"], dtype=float),
-                               sorted(range(len(kl)), key=lambda d: -kl[d]), model.config.objective)
+                               sorted(range(len(kl)), key=lambda d: -kl[d]), model.config.objective,
+                               list(meta.get(SEEDS_KEY, [])))
             models[entry.label] = entry
         return cls(dict(sorted(models.items(), key=lambda kv: (kv[1].objective != "beta_vae", kv[1].beta))))
 
@@ -191,7 +201,7 @@ class BetaSweep:
                 steps = f"{int(m.training['init_steps']):,} + {steps}"
             rows.append([f"gen_core {m.folder}{preset}", m.label, steps,
                          f"{100 * mt['beta_vae']:.1f}%", f"{mt['factor_vae']:.3f}", f"{mt['mig']:.3f}",
-                         f"{mt['dci_disentanglement']:.3f}", f"{mt['elbo']:.1f}"])
+                         f"{mt['dci_disentanglement']:.3f}", f"{mt['elbo']:.1f}", m.other_seeds_mig])
         return rows + PUBLISHED
 
     def rate_distortion(self, current: str | None) -> Any:
