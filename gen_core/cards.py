@@ -156,7 +156,10 @@ def seed_runs(folder: str | Path, others: Iterable[str | Path]) -> list[dict[str
     for other in others:
         other_meta = read_card_metadata(other)
         other_command = other_meta.get("gen_core_training", {}).get("command", "")
-        other_words, other_seed = command_but_seed(other_command) if other_command else ([], None)
+        if not other_command:
+            raise ValueError(f"{other}: no model card with a training command there; give the folder a "
+                             "`python -m gen_core train` run wrote")
+        other_words, other_seed = command_but_seed(other_command)
         other_seed = 0 if other_seed is None else other_seed
         if other_words != words:
             raise ValueError(f"{other} was not trained by the same command as {folder} (apart from --seed and "

@@ -67,3 +67,16 @@ def test_seed_runs_land_in_the_card_and_other_commands_are_refused(tmp_path):
     _run(tmp_path / "full", 4, preset="disentanglement_lib")
     with pytest.raises(ValueError, match="same sample counts"):
         cards.seed_runs(tmp_path / "main", [tmp_path / "full"])
+
+
+def test_seeds_command_records_or_says_why_not(tmp_path, capsys):
+    from gen_core.cli import main
+    _run(tmp_path / "main", 0)
+    _run(tmp_path / "s1", 1, mig=0.2)
+    _run(tmp_path / "b8", 2, beta=8.0)
+    assert main(["seeds", str(tmp_path / "main"), str(tmp_path / "s1")]) == 0
+    assert "recorded seeds 1" in capsys.readouterr().out
+    assert main(["seeds", str(tmp_path / "main"), str(tmp_path / "b8")]) == 2
+    assert "not trained by the same command" in capsys.readouterr().err
+    assert main(["seeds", str(tmp_path / "main"), str(tmp_path / "missing")]) == 2
+    assert "no model card with a training command" in capsys.readouterr().err
