@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -180,8 +181,6 @@ def seed_runs(folder: str | Path, others: Iterable[str | Path]) -> list[dict[str
 
 def seed_runs_section(own_seed: int, own: dict[str, Any], runs: list[dict[str, Any]], keys: Iterable[str]) -> str:
     """Markdown section of a card: this model's row and the other seeds' rows of ``keys``, and their median."""
-    import statistics
-
     keys = [k for k in keys if k in own and all(k in r["metrics"] for r in runs)]
     rows = [[f"{own_seed} (this model)", *(own[k] for k in keys)],
             *([str(r["seed"]), *(r["metrics"][k] for k in keys)] for r in runs)]

@@ -111,7 +111,7 @@ def eval_note(metrics: dict[str, Any]) -> str:
     )
 
 
-def kl_schedule_options(args: argparse.Namespace) -> dict:
+def kl_schedule_options(args: argparse.Namespace) -> dict[str, Any]:
     """VAEConfig's KL-weight schedule from ``--kl-warmup`` (0 -> beta) or ``--beta-start`` (beta_start -> beta)."""
     if args.beta_start is None:
         if args.beta_hold or args.beta_decay:
