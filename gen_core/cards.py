@@ -8,9 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
-from huggingface_hub import ModelCardData
-
-from gen_core.hub import CARD_NAME, read_card_metadata
+from gen_core.hub import CARD_NAME, read_card_metadata, split_model_card, update_model_card
 
 METRIC_NOTES = {
     "elbo": "ELBO, nats per image (one posterior sample per image)",
@@ -200,9 +198,7 @@ def record_seed_runs(folder: str | Path, others: Iterable[str | Path],
     the metadata and as a table in the body (replacing an earlier one). Returns the records."""
     runs = seed_runs(folder, others)
     meta = read_card_metadata(folder)
-    card = Path(folder) / CARD_NAME
-    text = card.read_text(encoding="utf-8")
-    body = text[text.find("\n---", 3) + 4:].lstrip("\n")
+    _, body = split_model_card(Path(folder) / CARD_NAME)
     start = body.find(SEEDS_HEADING)
     if start >= 0:                          # replace the section an earlier call wrote
         end = body.find("\n## ", start + len(SEEDS_HEADING))
@@ -210,5 +206,5 @@ def record_seed_runs(folder: str | Path, others: Iterable[str | Path],
     own_seed = command_but_seed(meta["gen_core_training"]["command"])[1] or 0
     section = seed_runs_section(own_seed, meta.get("gen_core_metrics", {}), runs, keys)
     meta[SEEDS_KEY] = runs
-    card.write_text(f"---\n{ModelCardData(**meta).to_yaml()}\n---\n\n{body.rstrip()}\n\n{section}", encoding="utf-8")
+    update_model_card(folder, meta, f"{body.rstrip()}\n\n{section}")
     return runs

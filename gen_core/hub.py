@@ -190,6 +190,24 @@ def write_model_card(folder: Path, body: str, card_data: dict[str, Any]) -> None
     ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n").save(folder / CARD_NAME)
 
 
+def split_model_card(card: Path) -> tuple[str, str]:
+    """A model card file's metadata block (the YAML between the ``---`` lines; ``""`` when it has none) and its
+    Markdown body."""
+    text = card.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return "", text
+    end = text.find("\n---", 3)
+    if end < 0:
+        raise WeightsError(f"{card}: the metadata block that starts with '---' never ends; close it with a '---' line")
+    return text[3:end], text[end + 4:].lstrip("\n")
+
+
+def update_model_card(folder: str | Path, metadata: dict[str, Any], body: str) -> None:
+    """Rewrite a folder's ``README.md`` with ``metadata`` (all of it, as read by :func:`read_card_metadata` and
+    changed) as front matter and ``body``."""
+    ModelCard(f"---\n{ModelCardData(**metadata).to_yaml()}\n---\n\n{body.strip()}\n").save(Path(folder) / CARD_NAME)
+
+
 def read_card_metadata(folder: str | Path) -> dict[str, Any]:
     """The metadata front matter of a folder's model card as a dict (``{}`` when there is no card).
 
@@ -199,17 +217,12 @@ def read_card_metadata(folder: str | Path) -> dict[str, Any]:
     card = Path(folder) / CARD_NAME
     if not card.is_file():
         return {}
-    text = card.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end < 0:
-        raise WeightsError(f"{card}: the metadata block that starts with '---' never ends; close it with a '---' line")
+    front, _ = split_model_card(card)
     # libyaml's safe loader when present: ModelCard.load's pure-Python parse takes ~25 ms per card, and the
     # dashboard reads ~40 cards at start-up.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text[3:end], Loader=loader)  # noqa: S506 - a safe loader: plain data only, no objects
+        data = yaml.load(front, Loader=loader)  # noqa: S506 - a safe loader: plain data only, no objects
     except yaml.YAMLError as exc:
         raise WeightsError(f"{card}: the metadata block is not valid YAML ({exc}); fix or regenerate the card") from exc
     return data if isinstance(data, dict) else {}

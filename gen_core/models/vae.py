@@ -39,13 +39,17 @@ def preprocess_images(x: Tensor, likelihood: str, generator: torch.Generator | N
     raise ValueError(f"unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'")
 
 
-def kl_weight(step: int, beta: float, schedule: str, warmup_steps: int) -> float:
-    """KL weight at ``step``: ``beta`` (constant), or ``beta * min(1, step / warmup_steps)`` (linear annealing, seed 000)."""
-    if schedule == "constant" or warmup_steps <= 0:
+def kl_weight(step: int, beta: float, schedule: str, warmup_steps: int, *, beta_start: float = 1.0,
+              hold_steps: int = 0, decay_steps: int = 0) -> float:
+    """KL weight at ``step``: ``beta`` (constant), ``beta * min(1, step / warmup_steps)`` (linear annealing, seed
+    000), or ``beta_start`` falling to ``beta`` (decay, :func:`beta_decay` with ``hold_steps`` and ``decay_steps``)."""
+    if schedule == "decay":
+        return beta_decay(step, beta_start, beta, hold_steps, decay_steps)
+    if schedule == "constant" or (schedule == "linear" and warmup_steps <= 0):
         return beta
     if schedule == "linear":
         return beta * min(1.0, step / warmup_steps)
-    raise ValueError(f"unknown KL schedule {schedule!r}; choose 'constant' or 'linear'")
+    raise ValueError(f"unknown KL schedule {schedule!r}; choose 'constant', 'linear' or 'decay'")
 
 
 def beta_decay(step: int, beta_start: float, beta_end: float, hold_steps: int, decay_steps: int) -> float:
@@ -133,6 +137,12 @@ class Autoencoder(HubModule):
         """Autoencoders train on the grey levels as they are."""
         return x
 
+    def kl_weight_at(self, step: int) -> float:
+        """The beta-VAE objective's KL weight at ``step`` under the config's schedule (:func:`kl_weight`)."""
+        cfg = self.config
+        return kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps, beta_start=cfg.beta_start,
+                         hold_steps=cfg.beta_hold_steps, decay_steps=cfg.beta_decay_steps)
+
     def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
         """Training objective: mean squared reconstruction error of the (corrupted) input against the clean x."""
         recon = losses.squared_error(x, self.reconstruct(self.corrupt(x))).mean()
@@ -208,12 +218,11 @@ class VAE(HubModule):
                              "kl_schedule='constant' and set capacity_steps")
         if config.kl_schedule not in ("constant", "linear", "decay"):
             raise ValueError(f"kl_schedule must be 'constant', 'linear' or 'decay', got {config.kl_schedule!r}")
-        if config.kl_schedule == "decay":
-            beta_decay(0, config.beta_start, config.beta, config.beta_hold_steps, config.beta_decay_steps)  # checks
+        self.config = config
+        self.kl_weight_at(0)                            # a bad decay (a beta <= 0, negative steps) raises here
         if config.capacity_max < 0 or config.capacity_steps < 0:
             raise ValueError(f"capacity_max and capacity_steps must be >= 0, got {config.capacity_max} and "
                              f"{config.capacity_steps}")
-        self.config = config
         if config.architecture == "conv28":
             self.encoder = ConvEncoder28(2 * config.latent_dim, config.channels, config.hidden)
             self.decoder = ConvDecoder28(config.latent_dim, config.channels, config.hidden)
@@ -279,6 +288,12 @@ class VAE(HubModule):
         kl = losses.kl_normal_std_normal(mu, logvar)
         return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
+    def kl_weight_at(self, step: int) -> float:
+        """The beta-VAE objective's KL weight at ``step`` under the config's schedule (:func:`kl_weight`)."""
+        cfg = self.config
+        return kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps, beta_start=cfg.beta_start,
+                         hold_steps=cfg.beta_hold_steps, decay_steps=cfg.beta_decay_steps)
+
     def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
         """Training objective averaged over the batch: the negative (beta-weighted, possibly annealed) ELBO, or for
         ``objective="beta_tcvae"`` the negative ELBO plus (beta - 1) times the batch's total-correlation estimate,
@@ -301,10 +316,7 @@ class VAE(HubModule):
             loss = terms["recon"].mean() + losses.kl_capacity_penalty(kl, capacity, cfg.beta)
             return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()},
                     "capacity": torch.tensor(capacity, device=x.device)}
-        if cfg.kl_schedule == "decay":
-            beta = beta_decay(step, cfg.beta_start, cfg.beta, cfg.beta_hold_steps, cfg.beta_decay_steps)
-        else:
-            beta = kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps)
+        beta = self.kl_weight_at(step)
         loss = losses.negative_elbo(terms["recon"], terms["kl"], beta).mean()
         out = {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
         if cfg.kl_schedule == "decay":

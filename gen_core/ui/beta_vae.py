@@ -140,7 +140,7 @@ class SweepModel:
         if changed:
             start = objective_text(changed.get("objective", self.objective), float(changed.get("beta", self.beta)))
             return f"{label} (after {start})"
-        if getattr(self.model.config, "kl_schedule", "constant") == "decay":
+        if self.decayed:
             return f"{label} (from β = {self.model.config.beta_start:g})"
         return label
 
@@ -153,8 +153,12 @@ class SweepModel:
     @property
     def on_sweep(self) -> bool:
         """A plain beta-VAE trained with one set of settings from scratch: a point of the sweep's line."""
-        return (self.objective == "beta_vae" and not self.training.get("init_config")
-                and getattr(self.model.config, "kl_schedule", "constant") != "decay")
+        return self.objective == "beta_vae" and not self.training.get("init_config") and not self.decayed
+
+    @property
+    def decayed(self) -> bool:
+        """Whether its KL weight fell from a larger beta within the run (``kl_schedule="decay"``)."""
+        return self.model.config.kl_schedule == "decay"
 
 
 @dataclass
