@@ -327,13 +327,18 @@ def test_toy_cyclegan_2d_trains_in_the_same_task():
 @pytest.mark.parametrize("name", ["sketch", "shoes"])
 @pytest.mark.parametrize("direction", ["a2b", "b2a"])
 def test_test_sources_equal_the_full_pairs_test_images(name, direction):
-    from gen_core.data.domains import load_domain_pair, test_sources
+    from gen_core.data.domains import load_domain_pair, test_source_labels, test_sources
 
     pair = load_domain_pair(name)
     full = pair.test_a if direction == "a2b" else pair.test_b
+    labels = pair.test_a_labels if direction == "a2b" else pair.test_b_labels
     assert torch.equal(test_sources(name, direction, 12), full[:12])
-    with pytest.raises(ValueError, match="direction"):
-        test_sources(name, "up", 3)
+    assert torch.equal(test_source_labels(name, direction, 12), labels[:12])
+    if name == "shoes":
+        assert set(test_source_labels(name, direction, 12).tolist()) == {7 if direction == "a2b" else 9}
+    for fn in (test_sources, test_source_labels):
+        with pytest.raises(ValueError, match="direction"):
+            fn(name, "up", 3)
 
 
 def test_init_from_loads_a_trained_cyclegan_and_refuses_another_shape(tmp_path):

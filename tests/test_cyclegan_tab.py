@@ -98,6 +98,20 @@ def test_translate_returns_three_outputs_and_cycle_error(tab):
     assert "|G(F(y)) - y|" in heat_b.layout.title.text      # the round trip of the direction shown
 
 
+@needs_models
+def test_show_example_translates_the_pick_and_names_its_true_class(tab):
+    picture, y, back, heat, status = tab.show_example("sketch", "a2b", 1)
+    assert np.array_equal(picture, tab.pick_example("sketch", "a2b", 1))
+    y2, back2, _, status2 = tab.translate_image("sketch", "a2b", picture)
+    assert np.array_equal(y, y2) and np.array_equal(back, back2) and status.endswith(status2)
+    assert "Test sketch #1 is the edge map of test image #1, a **Pullover**" in status   # test label 2
+    assert tab.show_example("sketch", "b2a", 0)[4].startswith("Test garment #0, an **Ankle boot**.")
+    assert "a faithful translation is an Ankle boot too" in tab.show_example("sketch", "a2b", 0)[4]
+    assert tab.show_example("shoes", "b2a", 4)[4].startswith("Test ankle boot #4.")
+    with pytest.raises(gr.Error, match="Example index must be between 0 and 11"):
+        tab.show_example("sketch", "a2b", 12)
+
+
 # --- API (gradio_client) -----------------------------------------------------------------------------------------------
 
 @needs_models
@@ -109,6 +123,16 @@ def test_api_pick_example_and_translate(client, tmp_path):
     assert _image(y).shape[:2] == (224, 224) and _image(back).shape[:2] == (224, 224)
     assert _figure(heat)["data"][0]["type"] == "heatmap"
     assert "sketch → garment" in status
+
+
+@needs_models
+def test_api_show_example_fills_input_and_outputs(client):
+    picture, y, back, heat, status = client.predict("shoes", "a2b", 5, api_name="/cyclegan_show_example")
+    assert _image(picture).shape[:2] == _image(y).shape[:2] == _image(back).shape[:2] == (224, 224)
+    assert _figure(heat)["data"][0]["type"] == "heatmap"
+    assert status.startswith("Test sneaker #5.") and "classifier calls" in status
+    with pytest.raises(Exception, match="Example index must be between 0 and 11"):
+        client.predict("shoes", "a2b", -1, api_name="/cyclegan_show_example")
 
 
 @needs_models
@@ -172,13 +196,29 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
     page.set_default_timeout(120_000)
     page.get_by_role("tab", name="CycleGAN").click()
     page.wait_for_selector("#cg-examples img")
-    page.locator("#cg-examples img").nth(1).click()
-    page.wait_for_selector("#cg-input img")
-    page.locator("#cg-translate").dispatch_event("click")
+    assert "Test sketch #0 " in _wait_for_three_outputs(page)     # the tab opens on test sketch #0, translated
+    page.locator("#cg-examples img").nth(1).click()                  # a pick translates at once
+    deadline = time.time() + 60
+    while "Test sketch #1 " not in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
+    status = _wait_for_three_outputs(page)
+    assert "Test sketch #1 " in status and "sketch → garment" in status, status
+    page.locator("#cg-translate").dispatch_event("click")           # the button translates the input box again
+    deadline = time.time() + 60
+    while "Test sketch #1 " in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
     assert "sketch → garment" in _wait_for_three_outputs(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#cg-status").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "cyclegan_tab.png"), full_page=True)
+    page.locator("#cg-gallery-btn").click()
+    page.wait_for_selector("#cg-gallery img")
+    page.locator("#cg-pair label").nth(1).click()                    # the other pair: its test #0, translated,
+    deadline = time.time() + 60                                       # and the sketches' gallery cleared
+    while "Test sneaker #0." not in page.inner_text("#cg-status") and time.time() < deadline:
+        time.sleep(0.3)
+    assert "sneaker → ankle boot" in _wait_for_three_outputs(page)
+    page.wait_for_selector("#cg-gallery img", state="detached")
 
 
 @needs_models

@@ -158,6 +158,20 @@ def test_sources(name: str, direction: str, n: int, threshold: float = EDGE_THRE
     return test.images[torch.nonzero(test.labels == label)[:n, 0]]
 
 
+def test_source_labels(name: str, direction: str, n: int) -> Tensor:
+    """The Fashion-MNIST classes (int64, (n,)) of the images ``test_sources(name, direction, n)`` returns; for the
+    sketch pair, the class of the garment each test sketch was computed from."""
+    if name not in PAIRS:
+        raise ValueError(f"unknown domain pair {name!r}; choose one of {', '.join(PAIRS)}")
+    if direction not in ("a2b", "b2a"):
+        raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
+    test = load_fashion_mnist("test")
+    if name == "sketch":
+        return test.labels[:n].clone()
+    label = SNEAKER if direction == "a2b" else ANKLE_BOOT
+    return test.labels[torch.nonzero(test.labels == label)[:n, 0]]
+
+
 class UnpairedBatches:
     """A ``BatchSource`` for the shared loop: ``(x_a, x_b)`` batches drawn from two independent permutations.
 

@@ -20,7 +20,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from gen_core.data.domains import PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, test_sources, toy_domains
+from gen_core.data.domains import (PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, test_source_labels,
+                                   test_sources, toy_domains)
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.hub import WeightsError
 from gen_core.metrics.translation import cycle_error_map, l1_per_image, worst_by_cycle_error
@@ -186,9 +187,29 @@ class CycleGANTab:
         i = integer(index, "Example index", 0, N_EXAMPLES - 1)
         return big_image(test_sources(pair, direction, N_EXAMPLES)[i].float() / 255.0, SCALE)
 
-    def on_select(self, pair: Any, direction: Any, evt: gr.SelectData) -> np.ndarray:
-        """Gallery click -> the picked example in the input box."""
-        return self.pick_example(pair, direction, evt.index)
+    def show_example(self, pair: Any, direction: Any, index: Any) -> list[Any]:
+        """The ``index``-th example in the input box and translated at once: [input picture, translation, round
+        trip, cycle-error heatmap, status], the status naming the example's true Fashion-MNIST class."""
+        pair = choice(pair, "Domain pair", list(PAIRS))
+        direction = self._direction(direction)
+        picture = self.pick_example(pair, direction, index)
+        i = integer(index, "Example index", 0, N_EXAMPLES - 1)
+        outputs = self.translate_image(pair, direction, picture)
+        cls = CLASS_NAMES[int(test_source_labels(pair, direction, N_EXAMPLES)[i])]
+        source = DIRECTION_LABELS[pair][direction].split(" → ")[0]
+        a = "an" if cls[0] in "AEIOU" else "a"
+        if pair == "sketch" and direction == "a2b":
+            origin = (f"Test sketch #{i} is the edge map of test image #{i}, {a} **{cls}**: a faithful translation "
+                      f"is {a} {cls} too.")
+        elif pair == "sketch":
+            origin = f"Test {source} #{i}, {a} **{cls}**."
+        else:  # the shoes pair's domains are classes already
+            origin = f"Test {source} #{i}."
+        return [picture, *outputs[:3], origin + "\n\n" + outputs[3]]
+
+    def on_select(self, pair: Any, direction: Any, evt: gr.SelectData) -> list[Any]:
+        """Gallery click -> the picked example in the input box, translated."""
+        return self.show_example(pair, direction, evt.index)
 
     def gallery(self, pair: Any, direction: Any) -> tuple[list[tuple[np.ndarray, str]], str]:
         """Test translations (input | translation | round trip): random ones and the worst by cycle error."""
@@ -266,11 +287,17 @@ def _direction_update(pair: Any) -> Any:
     return gr.update(choices=[(v, k) for k, v in DIRECTION_LABELS[pair].items()], value="a2b")
 
 
+def _cleared_gallery() -> tuple[list[Any], str]:
+    return [], ""
+
+
 def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
     """Lay out the CycleGAN tab inside the current ``gr.Blocks`` and wire its events."""
     models = models or CycleGANModels.load()
     tab = CycleGANTab(models)
     missing = [PAIR_LABELS[p] for p in PAIRS if p not in models.models]
+    # the page opens on test sketch #0 already translated, as a pick from the examples would show it
+    first = tab.show_example("sketch", "a2b", 0) if "sketch" in models.models else [None] * 4 + [""]
     with gr.Tab("CycleGAN", id="cyclegan"):
         gr.Markdown("## CycleGAN: unpaired translation")
         gr.Markdown(EXPLAINER, latex_delimiters=LATEX)
@@ -285,7 +312,7 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
             with gr.Column():
                 examples = gr.Gallery(tab.examples("sketch", "a2b"), label="Pick a test image", columns=6,
                                       height=220, allow_preview=False, elem_id="cg-examples")
-                image = ImageInput(label="Input picture (picked or uploaded, any size; converted to 28×28 grey)",
+                image = ImageInput(first[0], label="Input picture (picked or uploaded, any size; converted to 28×28 grey)",
                                    type="pil", image_mode=None, sources=["upload", "clipboard"], format="png",
                                    height=240, elem_id="cg-input")
                 translate_btn = gr.Button("Translate picture", variant="primary", elem_id="cg-translate")
@@ -295,12 +322,13 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
                                       brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=14,
                                                      color_mode="fixed"), elem_id="cg-sketch")
                 draw_btn = gr.Button("Translate drawing", elem_id="cg-translate-drawing")
-        status = gr.Markdown("", elem_id="cg-status")
+        status = gr.Markdown(first[4], elem_id="cg-status")
         with gr.Row():
-            out_y = gr.Image(label="Translation", format="png", height=240, interactive=False, elem_id="cg-output")
-            out_back = gr.Image(label="Round trip, back to the input's domain", format="png", height=240,
+            out_y = gr.Image(first[1], label="Translation", format="png", height=240, interactive=False,
+                             elem_id="cg-output")
+            out_back = gr.Image(first[2], label="Round trip, back to the input's domain", format="png", height=240,
                                 interactive=False, elem_id="cg-roundtrip")
-            heat = gr.Plot(label="Cycle error per pixel", elem_id="cg-heatmap")
+            heat = gr.Plot(first[3], label="Cycle error per pixel", elem_id="cg-heatmap")
         gr.Markdown("### Test translations, including the worst")
         gallery_btn = gr.Button("Show test translations", elem_id="cg-gallery-btn")
         gallery_note = gr.Markdown("", elem_id="cg-gallery-note")
@@ -325,12 +353,21 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
 
         session = gr.State({})
         outputs = [out_y, out_back, heat, status]
+        first_example = gr.Number(0, visible=False)
+        stale = [gallery, gallery_note]   # a gallery of the other pair or direction is cleared, not left standing
         pair.change(_direction_update, pair, direction, api_name=False).then(
-            tab.examples, [pair, direction], examples, api_name=False)
-        direction.change(tab.examples, [pair, direction], examples, api_name=False)
-        examples.select(tab.on_select, [pair, direction], image, api_name=False)
+            tab.examples, [pair, direction], examples, api_name=False).then(
+            tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
+            _cleared_gallery, None, stale, api_name=False)
+        direction.change(tab.examples, [pair, direction], examples, api_name=False).then(
+            tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
+            _cleared_gallery, None, stale, api_name=False)
+        examples.select(tab.on_select, [pair, direction], [image, *outputs], api_name=False)
+        index = gr.Number(visible=False)
         gr.Button("(API) pick example", visible=False).click(
-            tab.pick_example, [pair, direction, gr.Number(visible=False)], image, api_name="cyclegan_pick_example")
+            tab.pick_example, [pair, direction, index], image, api_name="cyclegan_pick_example")
+        gr.Button("(API) show example", visible=False).click(
+            tab.show_example, [pair, direction, index], [image, *outputs], api_name="cyclegan_show_example")
         translate_btn.click(tab.translate_image, [pair, direction, image], outputs,
                             api_name="cyclegan_translate_image")
         draw_btn.click(tab.translate_drawing, [pair, direction, sketch], outputs, api_name="cyclegan_translate_drawing")
