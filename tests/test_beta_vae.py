@@ -327,6 +327,27 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
     assert replace(continued, seed_runs=seeds).other_seeds_mig == "0.060 (seed 2)"   # a run without a MIG is skipped
 
 
+def test_the_sweep_loads_an_annealed_vae_named_by_its_capacity(tmp_path: Path):
+    from gen_core.ui.beta_vae import BetaSweep
+    shipped = Path("pretrained/beta-vae-dsprites-b8")
+    if not shipped.is_dir():
+        pytest.skip("needs the shipped beta = 8 model in pretrained/")
+    (tmp_path / shipped.name).symlink_to(shipped.resolve())
+    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--objective", "annealed_vae", "--beta",
+              "1000", "--capacity-max", "25", "--steps", "3", "--batch-size", "16", "--metrics-preset", "smoke",
+              "--eval-n", "300", "--threads", "1", "--out", str(tmp_path / "annealed-vae-dsprites-c25"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    sweep = BetaSweep.load(tmp_path)
+    assert sweep.labels == ["8", "C = 25 (AnnealedVAE)"]        # after the beta-VAEs; named by its capacity
+    annealed = sweep.models["C = 25 (AnnealedVAE)"]
+    assert annealed.title == "AnnealedVAE, C = 25 nats, γ = 1000" and sweep.models["8"].title == "β = 8"
+    assert not annealed.on_sweep and sweep.table()[1][1] == "C = 25 (AnnealedVAE)"
+    fig = sweep.rate_distortion("C = 25 (AnnealedVAE)")
+    assert list(fig.data[0].x) == [sweep.models["8"].metrics["kl"]]       # a point beside the line, not on it
+    assert [t.name for t in fig.data[1:]] == ["AnnealedVAE, C = 25 nats, γ = 1000",
+                                              "AnnealedVAE, C = 25 nats, γ = 1000 (selected)"]
+
+
 def test_objective_text_names_the_objective_and_its_weight():
     from gen_core.ui.beta_vae import objective_text
     assert [objective_text(o, 4.0) for o in ("beta_vae", "beta_tcvae", "annealed_vae")] == \

@@ -31,7 +31,8 @@ from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Pace, Slider, choi
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import latent_response_figure, mutual_info_heatmap, rate_distortion_figure, traversal_figure
 
-SWEEP_GLOBS = ("beta-vae-dsprites-b*", "beta-tcvae-dsprites-b*")   # the beta-VAE sweep, then the beta-TCVAEs
+SWEEP_GLOBS = ("beta-vae-dsprites-b*", "beta-tcvae-dsprites-b*",   # the beta-VAE sweep, the beta-TCVAEs and the
+               "annealed-vae-dsprites-c*")                          # AnnealedVAEs (by final capacity C)
 DEFAULT_BETA = "4"  # the tab opens on beta = 4, the value the lecture notes and the papers discuss
 TRAVERSAL_VALUES = torch.linspace(-3.0, 3.0, 9)
 PAD = 2
@@ -135,6 +136,8 @@ class SweepModel:
         """The selector's label: the beta, the objective when it is not the plain beta-VAE, and how the weight got
         there when it did not stay put: the run it continued ("4 (after β = 8)", a beta schedule over two runs) or
         the beta it decayed from within one run ("4 (from β = 16)")."""
+        if self.objective == "annealed_vae":      # named by its final capacity; gamma is in the title
+            return f"C = {self.model.config.capacity_max:g} (AnnealedVAE)"
         label = objective_text(self.objective, self.beta, selector=True)
         changed = self.training.get("init_config", {})
         if changed:
@@ -143,6 +146,13 @@ class SweepModel:
         if self.decayed:
             return f"{label} (from β = {self.model.config.beta_start:g})"
         return label
+
+    @property
+    def title(self) -> str:
+        """How the figures name the model: "β = 4 (after β = 8)", "AnnealedVAE, C = 25 nats, γ = 1000"."""
+        if self.objective == "annealed_vae":
+            return f"AnnealedVAE, C = {self.model.config.capacity_max:g} nats, γ = {self.beta:g}"
+        return f"β = {self.label}"
 
     @property
     def other_seeds_mig(self) -> str:
@@ -169,7 +179,7 @@ class BetaSweep:
 
     @classmethod
     def load(cls, root: Path = PRETRAINED_DIR) -> BetaSweep:
-        """Load every evaluated ``beta-vae-dsprites-b*`` and ``beta-tcvae-dsprites-b*`` folder (per-dim KL, MI and
+        """Load every evaluated folder that ``SWEEP_GLOBS`` matches (per-dim KL, MI and
         metrics from its card), the beta-VAEs first, each family by beta. A folder whose card holds no held-out
         metrics is a training run still in progress (its checkpoint may be half written) and is left out."""
         models: dict[str, SweepModel] = {}
@@ -213,9 +223,9 @@ class BetaSweep:
         """Rate-distortion figure over the shipped models: the beta-VAE sweep as a line; beta-TCVAEs and runs
         continued from another beta as points."""
         sweep = [m for m in self.models.values() if m.on_sweep]
-        others = [(m.label, m.metrics["kl"], m.metrics["recon_nll"]) for m in self.models.values() if not m.on_sweep]
+        others = [(m.title, m.metrics["kl"], m.metrics["recon_nll"]) for m in self.models.values() if not m.on_sweep]
         selected = self.models.get(current) if current is not None else None
-        highlight = None if selected is None else (selected.beta if selected.on_sweep else selected.label)
+        highlight = None if selected is None else (selected.beta if selected.on_sweep else selected.title)
         return rate_distortion_figure([m.beta for m in sweep], [m.metrics["kl"] for m in sweep],
                                       [m.metrics["recon_nll"] for m in sweep], current=highlight, others=others,
                                       steps=[int(m.training.get("steps", 0)) for m in sweep])
@@ -272,17 +282,17 @@ class BetaVAETab:
         labels = dim_labels(entry.kl, entry.order)
         grid = tile_images(cells, ncol=len(TRAVERSAL_VALUES), pad=PAD)
         traversal = traversal_figure(grid, labels, TRAVERSAL_VALUES.tolist(), cell=64, pad=PAD,
-                                     title=f"β = {entry.label}: traversals of {described}")
+                                     title=f"{entry.title}: traversals of {described}")
         pair = tile_images(torch.cat([image, recon]), ncol=2, scale=IMAGE_SCALE, pad=PAD)
         kl = bar_chart([f"z{d}" for d in entry.order], [entry.kl[d] for d in entry.order],
-                       title=f"β = {entry.label}: mean KL per latent dim<br>(≈ 0: collapsed, unused)", y_title="nats")
+                       title=f"{entry.title}: mean KL per latent dim<br>(≈ 0: collapsed, unused)", y_title="nats")
         heat = mutual_info_heatmap(entry.mutual_info[entry.order], labels, FACTOR_LABELS)
         active = [d for d in entry.order if entry.kl[d] > ACTIVE_KL]
         mt = entry.metrics
         status = (f"`{entry.folder}` · {len(active)} of {len(entry.kl)} dims active (KL > {ACTIVE_KL:g} nats) · "
                   f"FactorVAE score {mt['factor_vae']:.3f} · MIG {mt['mig']:.3f} · ELBO {mt['elbo']:.1f} nats")
         response = latent_response_figure(self._response(entry), active, [f"z{d}" for d in active], RESPONSE_FACTORS,
-                                          RESPONSE_TICKS, title=f"β = {entry.label}: mean code of each active dim "
+                                          RESPONSE_TICKS, title=f"{entry.title}: mean code of each active dim "
                                                                 "per factor value (held-out images)")
         return [traversal, pair, kl, heat, self.sweep.rate_distortion(entry.label), status, response]
 

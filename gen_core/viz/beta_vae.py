@@ -62,7 +62,7 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
     ``steps``: training steps of each beta's model; given, each label says them (``β=4 · 50k``), so that a sweep
     whose models trained for different lengths says so on the plot.
     ``others``: (name, rate, distortion) of models off the sweep (a beta-TCVAE, say), drawn as separate points named
-    in the legend and on hover (they sit close to the sweep's line, where text labels would overlap).
+    (in full: "β = 6 (β-TCVAE)") in the legend and on hover (they sit close to the sweep's line, where text labels would overlap).
     ``current``: the selected model, a beta of the sweep or the name of one of ``others``; it gets a ring.
     """
     order = np.argsort(betas)
@@ -74,9 +74,9 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
                                textposition="top right", marker=dict(size=10, color=PALETTE[0]), name="β-VAE sweep",
                                hovertemplate="KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     for k, (name, rate, distortion) in enumerate(others):
-        fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers", name=f"β = {name}",
+        fig.add_trace(go.Scatter(x=[rate], y=[distortion], mode="markers", name=name,
                                  marker=dict(size=11, color=PALETTE[(1 + k) % len(PALETTE)], symbol="diamond"),
-                                 hovertemplate=f"β = {name}: " + "KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
+                                 hovertemplate=f"{name}: " + "KL %{x:.2f} nats, recon %{y:.1f} nats<extra></extra>"))
     ring = None
     if isinstance(current, str):
         ring = next(((rate, dist) for name, rate, dist in others if name == current), None)
@@ -84,8 +84,8 @@ def rate_distortion_figure(betas: Sequence[float], rates: Sequence[float], disto
         i = int(np.flatnonzero(b == current)[0])
         ring = (r[i], d[i])
     if ring is not None:
-        shown = current if isinstance(current, str) else f"{current:g}"
-        fig.add_trace(go.Scatter(x=[ring[0]], y=[ring[1]], mode="markers", name=f"β = {shown} (selected)",
+        shown = current if isinstance(current, str) else f"β = {current:g}"
+        fig.add_trace(go.Scatter(x=[ring[0]], y=[ring[1]], mode="markers", name=f"{shown} (selected)",
                                  marker=dict(size=18, color=PALETTE[3], symbol="circle-open", line=dict(width=3))))
     # room around the points for their labels ("top right" of the last point on each axis would be clipped)
     r = np.concatenate([r, [o[1] for o in others]])
