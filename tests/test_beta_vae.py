@@ -63,6 +63,19 @@ def test_latent_factor_report_shapes_and_a_dim_that_copies_a_factor():
     # small shift of an asymmetric sprite's centre of mass with orientation and scale
     assert mi[0, 3] > 2.0 and mi[0, 3] > 5 * mi[0, [0, 1, 2, 4]].max()
     assert np.abs(mi[1:]).max() < 1e-9  # constant dims carry no information
+    activity = np.asarray(report["code_variance"])
+    assert activity.shape == (10,) and activity[0] > 10 and np.abs(activity[1:]).max() < 1e-12   # x moves dim 0 only
+
+
+def test_code_variance_is_the_variance_of_each_dims_mean_over_images():
+    from gen_core.metrics.beta_vae import code_variance
+    rng = np.random.default_rng(0)
+    means = np.c_[rng.normal(0.0, 2.0, 4000), np.full(4000, 1.7), rng.normal(5.0, 0.05, 4000)]
+    v = code_variance(means)
+    assert abs(v[0] - 4.0) < 0.2 and v[1] < 1e-20 and abs(v[2] - 0.0025) < 3e-4   # a constant shift is not activity
+    assert np.allclose(v, means.var(axis=0))
+    with pytest.raises(ValueError, match="n >= 2"):
+        code_variance(np.zeros((1, 3)))
 
 
 class _FactorCopy(VAE):

@@ -4,6 +4,7 @@ with good and bad values, and a browser that changes beta and sees the traversal
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -75,6 +76,8 @@ def test_live_training_streams_and_reports_mig(client):
     outputs = job.result(timeout=300)
     curves, mig, kl, recons, status = outputs
     assert "Done." in status and "step 60/60" in status and "MIG" in status
+    active = re.search(r"(\d+) of 10 dims active", status)
+    assert active and f"{active.group(1)} of 10 dims move with the image" in _figure(kl)["layout"]["title"]["text"]
     assert {t["name"] for t in _figure(curves)["data"]} == {"reconstruction", "KL", "loss (recon + β·KL)"}
     assert _figure(mig)["data"][0]["y"]
 

@@ -147,17 +147,38 @@ def _encode_means(represent: Any, images: Tensor, chunk: int = 2000) -> np.ndarr
     return torch.cat([represent(images[i:i + chunk]) for i in range(0, len(images), chunk)]).numpy()
 
 
+ACTIVE_VARIANCE = 0.01   # Burda et al. (2016): a dim is active when Var_x E_q[z_d | x] exceeds this
+
+
+def code_variance(means: np.ndarray) -> np.ndarray:
+    """Var over images of each dim's posterior mean, the "activity" A_d = Var_x E_q[z_d | x] of Burda et al. (2016,
+    IWAE, section 5.2). A dim whose mean does not move with the image carries no information about it, whatever
+    its KL: a posterior N(c, s^2) with c != 0 or s != 1 for *every* image pays KL without coding anything.
+
+        >>> code_variance(np.array([[0.0, 3.0], [2.0, 3.0]])).tolist()
+        [1.0, 0.0]
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2 or len(means) < 2:
+        raise ValueError(f"means must be (n, D) with n >= 2 images, got shape {means.shape}")
+    return means.var(axis=0)
+
+
 @torch.no_grad()
 def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED) -> dict[str, Any]:
-    """Per-dim mean KL (nats) and the MI matrix I(mu_d; v_f) (nats, 20-bin histograms, as MIG) on n images.
+    """Per-dim mean KL (nats), per-dim activity Var_x mu_d (:func:`code_variance`) and the MI matrix I(mu_d; v_f)
+    (nats, 20-bin histograms, as MIG) on n images.
 
-    Returns ``{"kl_per_dim": (D,) list, "mutual_info": (D, F) nested list, "factor_names": [...]}``.
+    Returns ``{"kl_per_dim": (D,) list, "code_variance": (D,) list, "mutual_info": (D, F) nested list,
+    "factor_names": [...]}``.
     """
     model.eval()
     images, factors = held_out_images(n, seed)
     kl = kl_per_dim(model, images)
-    mi = mutual_info_matrix(_encode_means(encoder_mean_fn(model), images), factors)
+    means = _encode_means(encoder_mean_fn(model), images)
+    mi = mutual_info_matrix(means, factors)
     return {"kl_per_dim": [round(float(v), 5) for v in kl],
+            "code_variance": [round(float(v), 6) for v in code_variance(means)],
             "mutual_info": [[round(float(v), 5) for v in row] for row in mi],
             "factor_names": list(FACTOR_NAMES)}
 

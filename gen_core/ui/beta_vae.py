@@ -23,7 +23,7 @@ from gen_core.data.dsprites import (FACTOR_SIZES, FACTOR_VALUES, ORIENTATIONS, S
                                    DSpritesBatches)
 from gen_core.cards import SEEDS_KEY
 from gen_core.hub import WeightsError, read_card_metadata
-from gen_core.metrics.beta_vae import latent_factor_report, latent_response, mig_estimate
+from gen_core.metrics.beta_vae import ACTIVE_VARIANCE, latent_factor_report, latent_response, mig_estimate
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
@@ -337,17 +337,20 @@ class BetaVAETab:
                 migs["MIG (2,000 points)"][0].append(step)
                 migs["MIG (2,000 points)"][1].append(mig_estimate(model, LIVE_MIG_N, seed=cfg.seed))
                 last_mig = time.perf_counter()
-            report = _live_kl(model, shown)
+            kl_dims, active, recon_grid = _live_kl(model, shown)
             curves = loss_curves(history, title=f"{label}: training loss terms", y_title="nats per image",
                                  log_y=annealed)              # gamma |KL - C| dwarfs the KL and C it compares
             mig_fig = loss_curves(migs, title="MIG estimate (higher: one dim per factor)", y_title="MIG")
-            kl = bar_chart([f"z{d}" for d in range(10)], report[0], title="mean KL per latent dim", y_title="nats")
+            kl = bar_chart([f"z{d}" for d in range(10)], kl_dims, y_title="nats",
+                           title=f"mean KL per latent dim · {sum(kl_dims):.1f} nats in all<br>{active} of 10 dims "
+                                 f"move with the image (Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
             elapsed = time.perf_counter() - t0
             head = ("**Stopped.**" if stop.is_set() else "**Done.**") if final else "Training…"
             last = migs["MIG (2,000 points)"][1][-1]
-            status = (f"{head} step {step}/{cfg.steps} · MIG {last:.3f} · {step / max(elapsed, 1e-9):.1f} steps/s · "
-                      f"{elapsed:.0f} s")
-            return [curves, mig_fig, kl, report[1], status]
+            status = (f"{head} step {step}/{cfg.steps} · MIG {last:.3f} · {active} of 10 dims active "
+                      f"(Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g}) · {step / max(elapsed, 1e-9):.1f} "
+                      f"steps/s · {elapsed:.0f} s")
+            return [curves, mig_fig, kl, recon_grid, status]
 
         stop = register_run(session, "beta_vae_live")
         data = DSpritesBatches(cfg.batch_size, cfg.seed, pick_device(cfg.device))
@@ -371,14 +374,17 @@ class BetaVAETab:
 
 
 @torch.no_grad()
-def _live_kl(model: VAE, shown: torch.Tensor) -> tuple[list[float], np.ndarray]:
-    """Per-dim KL on 2,000 fixed images and the reconstructions of ``shown`` (top row: inputs)."""
+def _live_kl(model: VAE, shown: torch.Tensor) -> tuple[list[float], int, np.ndarray]:
+    """Per-dim KL on 2,000 fixed images, how many dims are active (Var_x of their mean > ``ACTIVE_VARIANCE``, the
+    count that a KL spent on an image-independent shift does not fool) and the reconstructions of ``shown`` (top
+    row: inputs)."""
     was_training = model.training
     model.eval()
     try:
-        kl = latent_factor_report(model, n=2000)["kl_per_dim"]
+        report = latent_factor_report(model, n=2000)
+        active = sum(v > ACTIVE_VARIANCE for v in report["code_variance"])
         recon = model.decode(model.encode(shown.to(next(model.parameters()).device))[0]).cpu()
-        return kl, tile_images(torch.cat([shown, recon]), ncol=len(shown), scale=2, pad=PAD)
+        return report["kl_per_dim"], active, tile_images(torch.cat([shown, recon]), ncol=len(shown), scale=2, pad=PAD)
     finally:
         model.train(was_training)
 
@@ -442,7 +448,12 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "**AnnealedVAE** (Burgess et al. 2018), recon + γ·|KL − C|, where the capacity C rises linearly "
                     "from 0 to its final value over the run, so the code admits information a little at a time and "
                     "the factor that buys the most reconstruction should enter first (they use γ = 1000 and "
-                    "C = 25 nats over 100,000 steps; the loss curves show C beside the KL).")
+                    "C = 25 nats over 100,000 steps; the loss curves show C beside the KL). Watch the count of "
+                    "dims that *move with the image* (Var<sub>x</sub> μ<sub>d</sub> > 0.01, Burda et al. 2016): "
+                    "here the AnnealedVAE's KL follows C while that count stays at 0 (γ = 1000 or 100, C → 25 "
+                    "over 800 steps; also at step 10,000 of a 50,000-step CLI run), because a KL can be paid "
+                    "for with the same shifted, widened posterior for every image, which carries no information: "
+                    "KL = I(x; z) + KL(q(z) ‖ p(z)), and only the first term codes anything (docs/beta_vae.md).")
         with gr.Row():
             objective = gr.Radio(list(LIVE_OBJECTIVES), value="β-VAE", label="Objective", elem_id="bvae-objective")
             live_beta = Number(value=4, minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
