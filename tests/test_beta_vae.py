@@ -305,16 +305,23 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert list(labelled.data[0].text) == ["β=1 · 30k", "β=4 · 50k"]     # each label keeps its own model's steps
 
 
-def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line(tmp_path: Path):
-    from gen_core.ui.beta_vae import BetaSweep
+def _sweep_beside_beta8(tmp_path: Path, folder: str, *args: str) -> Path:
+    """A sweep folder holding the shipped beta = 8 model and a dSprites VAE that ``train vae *args`` trains for 3
+    steps (smoke metrics) into ``folder``; the beta = 8 model's path."""
     shipped = Path("pretrained/beta-vae-dsprites-b8")
     if not shipped.is_dir():
         pytest.skip("needs the shipped beta = 8 model in pretrained/")
     (tmp_path / shipped.name).symlink_to(shipped.resolve())
-    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--beta", "4", "--init-from",
-              str(shipped), "--steps", "3", "--batch-size", "16", "--metrics-preset", "smoke", "--eval-n", "300",
-              "--threads", "1", "--out", str(tmp_path / "beta-vae-dsprites-b4-after-b8"))
+    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", *args, "--steps", "3", "--batch-size",
+              "16", "--metrics-preset", "smoke", "--eval-n", "300", "--threads", "1", "--out", str(tmp_path / folder))
     assert res.returncode == 0, res.stderr[-2000:]
+    return shipped
+
+
+def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line(tmp_path: Path):
+    from gen_core.ui.beta_vae import BetaSweep
+    shipped = _sweep_beside_beta8(tmp_path, "beta-vae-dsprites-b4-after-b8", "--beta", "4", "--init-from",
+                                  "pretrained/beta-vae-dsprites-b8")
     assert "50,000 steps, trained with beta = 8), then trained 3 more steps" in \
         (tmp_path / "beta-vae-dsprites-b4-after-b8" / "README.md").read_text()
     sweep = BetaSweep.load(tmp_path)
@@ -342,14 +349,8 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
 
 def test_the_sweep_loads_an_annealed_vae_named_by_its_capacity(tmp_path: Path):
     from gen_core.ui.beta_vae import BetaSweep
-    shipped = Path("pretrained/beta-vae-dsprites-b8")
-    if not shipped.is_dir():
-        pytest.skip("needs the shipped beta = 8 model in pretrained/")
-    (tmp_path / shipped.name).symlink_to(shipped.resolve())
-    res = cli("train", "vae", "--dataset", "dsprites", "--latent-dim", "10", "--objective", "annealed_vae", "--beta",
-              "1000", "--capacity-max", "25", "--steps", "3", "--batch-size", "16", "--metrics-preset", "smoke",
-              "--eval-n", "300", "--threads", "1", "--out", str(tmp_path / "annealed-vae-dsprites-c25"))
-    assert res.returncode == 0, res.stderr[-2000:]
+    _sweep_beside_beta8(tmp_path, "annealed-vae-dsprites-c25", "--objective", "annealed_vae", "--beta", "1000",
+                        "--capacity-max", "25")
     sweep = BetaSweep.load(tmp_path)
     assert sweep.labels == ["8", "C = 25 (AnnealedVAE)"]        # after the beta-VAEs; named by its capacity
     annealed = sweep.models["C = 25 (AnnealedVAE)"]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from gen_core.data.fashion_mnist import CLASS_NAMES, FashionMNIST, load_fashion_mnist
 
 __all__ = ["PAIRS", "PairName", "SNEAKER", "ANKLE_BOOT", "EDGE_THRESHOLD", "SPLIT_SEED", "sobel_magnitude",
            "sobel_edges", "split_halves", "DomainPair", "load_domain_pair", "UnpairedBatches",
@@ -142,34 +142,34 @@ def load_domain_pair(name: str, threshold: float = EDGE_THRESHOLD, seed: int = S
     return pair
 
 
-def test_sources(name: str, direction: str, n: int, threshold: float = EDGE_THRESHOLD) -> Tensor:
-    """The first ``n`` test images of a pair's source domain (``direction`` "a2b": domain A, "b2a": domain B), as
-    uint8 (n, 1, 28, 28), equal to ``load_domain_pair(name).test_a[:n]`` (or ``test_b``) but without building the
-    training domains (the sketch pair's 30,000 training edge maps take seconds to compute)."""
+def _test_source_rows(name: str, direction: str, n: int) -> tuple[FashionMNIST, Tensor]:
+    """The Fashion-MNIST test set and the rows of it that are the first ``n`` test images of a pair's source
+    domain (checked arguments)."""
     if name not in PAIRS:
         raise ValueError(f"unknown domain pair {name!r}; choose one of {', '.join(PAIRS)}")
     if direction not in ("a2b", "b2a"):
         raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
     test = load_fashion_mnist("test")
     if name == "sketch":
-        images = test.images[:n]
-        return _to_uint8(sobel_edges(images, threshold)) if direction == "a2b" else images
+        return test, torch.arange(min(n, len(test.labels)))
     label = SNEAKER if direction == "a2b" else ANKLE_BOOT
-    return test.images[torch.nonzero(test.labels == label)[:n, 0]]
+    return test, torch.nonzero(test.labels == label)[:n, 0]
+
+
+def test_sources(name: str, direction: str, n: int, threshold: float = EDGE_THRESHOLD) -> Tensor:
+    """The first ``n`` test images of a pair's source domain (``direction`` "a2b": domain A, "b2a": domain B), as
+    uint8 (n, 1, 28, 28), equal to ``load_domain_pair(name).test_a[:n]`` (or ``test_b``) but without building the
+    training domains (the sketch pair's 30,000 training edge maps take seconds to compute)."""
+    test, rows = _test_source_rows(name, direction, n)
+    images = test.images[rows]
+    return _to_uint8(sobel_edges(images, threshold)) if name == "sketch" and direction == "a2b" else images
 
 
 def test_source_labels(name: str, direction: str, n: int) -> Tensor:
     """The Fashion-MNIST classes (int64, (n,)) of the images ``test_sources(name, direction, n)`` returns; for the
     sketch pair, the class of the garment each test sketch was computed from."""
-    if name not in PAIRS:
-        raise ValueError(f"unknown domain pair {name!r}; choose one of {', '.join(PAIRS)}")
-    if direction not in ("a2b", "b2a"):
-        raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
-    test = load_fashion_mnist("test")
-    if name == "sketch":
-        return test.labels[:n].clone()
-    label = SNEAKER if direction == "a2b" else ANKLE_BOOT
-    return test.labels[torch.nonzero(test.labels == label)[:n, 0]]
+    test, rows = _test_source_rows(name, direction, n)
+    return test.labels[rows]
 
 
 class UnpairedBatches:
