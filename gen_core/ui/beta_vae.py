@@ -450,8 +450,9 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "the factor that buys the most reconstruction should enter first (they use γ = 1000 and "
                     "C = 25 nats over 100,000 steps; the loss curves show C beside the KL). Watch the count of "
                     "dims that *move with the image* (Var<sub>x</sub> μ<sub>d</sub> > 0.01, Burda et al. 2016): "
-                    "here the AnnealedVAE's KL follows C while that count stays at 0 (γ = 1000 or 100, C → 25 "
-                    "over 800 steps; also at step 10,000 of a 50,000-step CLI run), because a KL can be paid "
+                    "at this panel's learning rate the AnnealedVAE's KL follows C while that count stays at 0 "
+                    "(γ = 1000 or 100, C → 25 over 800 steps; likewise three 40,000-50,000-step CLI runs at lr 4e-4 "
+                    "and 1e-4, stopped once it was plain), because a KL can be paid "
                     "for with the same shifted, widened posterior for every image, which carries no information: "
                     "KL = I(x; z) + KL(q(z) ‖ p(z)), and only the first term codes anything (docs/beta_vae.md).")
         with gr.Row():
