@@ -87,8 +87,9 @@ def eval_note(metrics: dict[str, Any]) -> str:
             f"{int(metrics['n_images']):,} images drawn uniformly with the fixed seed {EVAL_SEED}. The four "
             f"disentanglement metrics score the encoder mean with {protocol} (gen_core.metrics.disentanglement): "
             "`beta_vae` and `factor_vae` are eval-set accuracies, `mig` the mutual information gap, `dci_*` "
-            "DCI with gradient-boosted trees. `kl_per_dim` (nats) and the 10 x 5 latent x factor mutual "
-            "information (nats; factors shape, scale, orientation, x, y) are in the card metadata."
+            "DCI with gradient-boosted trees. `kl_per_dim` (nats), `code_variance` (Var over images of each dim's "
+            "posterior mean; > 0.01: the dim is active) and the 10 x 5 latent x factor mutual information (nats; "
+            "factors shape, scale, orientation, x, y) are in the card metadata."
         )
     if "gap" in metrics:
         exact = metrics["true_entropy_se"] == 0.0
