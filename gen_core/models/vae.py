@@ -137,12 +137,6 @@ class Autoencoder(HubModule):
         """Autoencoders train on the grey levels as they are."""
         return x
 
-    def kl_weight_at(self, step: int) -> float:
-        """The beta-VAE objective's KL weight at ``step`` under the config's schedule (:func:`kl_weight`)."""
-        cfg = self.config
-        return kl_weight(step, cfg.beta, cfg.kl_schedule, cfg.kl_warmup_steps, beta_start=cfg.beta_start,
-                         hold_steps=cfg.beta_hold_steps, decay_steps=cfg.beta_decay_steps)
-
     def forward(self, x: Tensor, step: int = 0) -> dict[str, Tensor]:
         """Training objective: mean squared reconstruction error of the (corrupted) input against the clean x."""
         recon = losses.squared_error(x, self.reconstruct(self.corrupt(x))).mean()

@@ -192,8 +192,8 @@ class CycleGANTab:
         trip, cycle-error heatmap, status], the status naming the example's true Fashion-MNIST class."""
         pair = choice(pair, "Domain pair", list(PAIRS))
         direction = self._direction(direction)
-        picture = self.pick_example(pair, direction, index)
         i = integer(index, "Example index", 0, N_EXAMPLES - 1)
+        picture = self.pick_example(pair, direction, i)
         outputs = self.translate_image(pair, direction, picture)
         cls = CLASS_NAMES[int(test_source_labels(pair, direction, N_EXAMPLES)[i])]
         source = DIRECTION_LABELS[pair][direction].split(" → ")[0]
