@@ -21,6 +21,9 @@ def test_slider_moves_the_image(page):
 
 
 def test_encode_test_image_moves_the_sliders(page):
+    # the page opens with test image 0 beside its reconstruction, before anything is clicked
+    assert page.locator("#recon-pair img").get_attribute("src")
+    assert "Test image 0: Ankle boot. Left: original" in page.inner_text("body")
     page.locator("#encode").click()
     page.wait_for_function(
         "() => document.querySelector('#slider-0 input[type=range]').value !== '0'", timeout=30_000)

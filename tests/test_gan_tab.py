@@ -98,6 +98,26 @@ def test_background_run_is_pulled_frame_by_frame_and_ends():
     driver.join()
 
 
+def test_preview_shows_step_0_of_the_configured_run_and_leaves_a_running_one_alone():
+    lab, session = GANLab(), {}
+    panels, status, counter = lab.preview("grid", "lsgan", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 3, 500,
+                                          session=session)
+    go.Figure(json.loads(panels.to_json()))
+    assert status.startswith("Step 0 of 500") and "seed 3" in status
+    assert re.search(r"Modes captured: \d+ / 25\*\* .* step 0$", counter), counter
+    # the same generator a run of these settings starts from: its first frame before any step
+    run = LiveRun(LiveSettings(target="grid", loss="lsgan", hidden=32, depth=2, seed=3, steps=500))
+    assert counter == run.counter()
+    # a half-typed value is skipped quietly (Start names it), and so is a change while this session trains
+    skipped = lab.preview("grid", "lsgan", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", -1, 500, session=session)
+    assert all(isinstance(x, type(gr.skip())) for x in skipped)
+    lab.start_live("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 0, 20_000, session=session)
+    skipped = lab.preview("grid", "lsgan", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 0, 500, session=session)
+    assert all(isinstance(x, type(gr.skip())) for x in skipped)
+    lab.stop(session)
+    _drain(lab, session, lab.poll_live)
+
+
 def test_stop_and_restart_end_the_previous_background_run():
     lab, session = GANLab(), {}
     lab.start_live("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 0, 20_000, session=session)
@@ -276,11 +296,14 @@ def test_browser_training_updates_and_stops(page):
 
     page.set_default_timeout(120_000)
     page.get_by_role("tab", name="GAN Lab").click()
+    # before Start: step 0 of the default run (ring, seed 0), drawn
+    assert "Press Start training" in text("gan-status") and text("gan-modes").endswith("step 0")
+    wait_js("() => !!document.querySelector('#gan-live .js-plotly-plot .scatterlayer')")
     steps = page.locator("#gan-steps input[type=number]")
     steps.fill(str(20_000))             # long enough that it is still running when we look
     steps.press("Enter")
     page.locator("#gan-start").click()
-    wait_js("() => /Modes captured: \\d+ \\/ 8/.test(document.querySelector('#gan-modes')?.innerText ?? '')")
+    wait_js("() => /steps\\/s/.test(document.querySelector('#gan-status')?.innerText ?? '')")   # the run's frames
     wait_js("() => !!document.querySelector('#gan-live .js-plotly-plot .scatterlayer')")       # drawn
     first = text("gan-modes")
     scatter = "(document.querySelector('#gan-live .scatterlayer')?.innerHTML ?? '')"

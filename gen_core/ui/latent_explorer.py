@@ -120,14 +120,25 @@ class LatentExplorer:
     def encode_test_image(self, index: Any) -> list[Any]:
         """Encode test image ``index``: sliders jump to its posterior mean; original and reconstruction side by side."""
         i = integer(index, "Test image index", 0, N_TEST - 1)
+        mu, pair = self._encode(i)
+        values = self._sliders_from_z(mu)
+        return [*values, self.decode(*values), pair, self.pair_caption(i)]
+
+    def _encode(self, i: int) -> tuple[torch.Tensor, np.ndarray]:
+        """Posterior mean of test image ``i`` and the image of it beside its reconstruction."""
         x = self.m.test_images[i:i + 1]
         with torch.no_grad():
             mu, _ = self.m.vae.encode(x)
             recon = self.m.vae.decode(mu)
-        values = self._sliders_from_z(mu)
-        label = CLASS_NAMES[int(self.m.test_labels[i])]
-        pair = image_strip(torch.cat([x, recon]), scale=SCALE // 2)
-        return [*values, self.decode(*values), pair, f"Test image {i}: {label}. Left: original; right: reconstruction."]
+        return mu, image_strip(torch.cat([x, recon]), scale=SCALE // 2)
+
+    def reconstruction_pair(self, index: int) -> np.ndarray:
+        """Test image ``index`` beside its reconstruction from the posterior mean (what the page opens with)."""
+        return self._encode(integer(index, "Test image index", 0, N_TEST - 1))[1]
+
+    def pair_caption(self, i: int) -> str:
+        """The caption under the original | reconstruction pair of test image ``i``."""
+        return f"Test image {i}: {CLASS_NAMES[int(self.m.test_labels[i])]}. Left: original; right: reconstruction."
 
     def gallery_indices(self, per_class: int = 2) -> list[int]:
         """The first ``per_class`` test images of every class, in class order."""
@@ -237,8 +248,9 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                 seed = Number(value=0, precision=0, label="Sample seed", minimum=0)
                 index = Number(value=0, precision=0, label="Test image index (0-9999)", minimum=0, maximum=9999)
                 encode_btn = gr.Button("Encode test image", variant="primary", elem_id="encode")
-                pair = gr.Image(format="png", label="Original | reconstruction", interactive=False, height=130)
-                caption = gr.Markdown()
+                pair = gr.Image(value=ex.reconstruction_pair(0), format="png", label="Original | reconstruction",
+                                interactive=False, height=130, elem_id="recon-pair")
+                caption = gr.Markdown(ex.pair_caption(0) + " Encode it to move the sliders to its code.")
         gallery = gr.Gallery(value=ex.gallery(), label="Or click a test image to encode it", columns=10,
                              height=200, allow_preview=False, interactive=False, elem_id="test-gallery")
         for s in sliders:
