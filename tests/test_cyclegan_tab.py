@@ -86,6 +86,24 @@ def test_endpoints_check_their_inputs(tab, call, message):
         call(tab)
 
 
+def test_toy_preview_is_the_first_frame_of_the_run_it_would_start():
+    tab = CycleGANTab(CycleGANModels({}, None))          # the toy needs no pretrained model
+    fig, curve, status = tab.toy_preview(10.0, 1500, 3)
+    first = next(tab.toy_train(10.0, 1500, 3, {}))
+    assert status.startswith("Untrained") and "Step 0 of 1500" in status and "seed 3" in status
+    assert first[2].startswith("Training…") and status.split("Step", 1)[1] == first[2].split("Step", 1)[1]
+    assert fig.to_json() == first[0].to_json()             # same seed: the same untrained G and F, the same points
+    with pytest.raises(gr.Error, match="Seed must be"):
+        tab.toy_preview(10.0, 1500, -1)
+
+
+@needs_models
+def test_gallery_is_computed_once_per_pair_and_direction(tab):
+    first = tab.gallery("shoes", "b2a")
+    assert tab.gallery("shoes", "b2a") is first
+    assert tab.gallery("shoes", "a2b") is not first and ("shoes", "b2a") in tab._galleries
+
+
 @needs_models
 def test_translate_returns_three_outputs_and_cycle_error(tab):
     pick = tab.pick_example("shoes", "a2b", 0)
@@ -211,14 +229,19 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#cg-status").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "cyclegan_tab.png"), full_page=True)
-    page.locator("#cg-gallery-btn").click()
-    page.wait_for_selector("#cg-gallery img")
+    page.wait_for_selector("#cg-gallery img")                        # the sketches' test translations, shown
+    sketch_note = page.inner_text("#cg-gallery-note")
+    assert "worst round trips" in sketch_note, sketch_note
     page.locator("#cg-pair label").nth(1).click()                    # the other pair: its test #0, translated,
-    deadline = time.time() + 60                                       # and the sketches' gallery cleared
+    deadline = time.time() + 60                                       # and its own gallery
     while "Test sneaker #0." not in page.inner_text("#cg-status") and time.time() < deadline:
         time.sleep(0.3)
     assert "sneaker → ankle boot" in _wait_for_three_outputs(page)
-    page.wait_for_selector("#cg-gallery img", state="detached")
+    deadline = time.time() + 60
+    while page.inner_text("#cg-gallery-note") in (sketch_note, "") and time.time() < deadline:
+        time.sleep(0.3)
+    assert "worst round trips" in page.inner_text("#cg-gallery-note")
+    page.wait_for_selector("#cg-gallery img")
 
 
 @needs_models

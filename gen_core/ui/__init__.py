@@ -18,7 +18,11 @@ INTRO = (
     "command, steps, wall time and held-out metrics."
 )
 THEME = gr.themes.Soft()
-CSS = "#decoded img, #train-recons img { image-rendering: pixelated; }"
+CSS = ("#decoded img, #train-recons img { image-rendering: pixelated; }\n"
+       # the CycleGAN gallery's tiles are three 28 x 28 images side by side: cells of that shape, not squares
+       # (room under the images for the caption)
+       "#cg-gallery .thumbnail-item { aspect-ratio: 2.2 / 1; }\n"
+       "#cg-gallery .thumbnail-item img { object-position: top; }")
 
 
 def configure_torch() -> None:

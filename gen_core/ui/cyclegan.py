@@ -113,6 +113,7 @@ class CycleGANTab:
 
     def __init__(self, models: CycleGANModels) -> None:
         self.m = models
+        self._galleries: dict[tuple[str, str], tuple[list[tuple[np.ndarray, str]], str]] = {}
 
     # -- validation --------------------------------------------------------------------------------------------
     def _model(self, pair: Any) -> CycleGAN:
@@ -212,9 +213,19 @@ class CycleGANTab:
         return self.show_example(pair, direction, evt.index)
 
     def gallery(self, pair: Any, direction: Any) -> tuple[list[tuple[np.ndarray, str]], str]:
-        """Test translations (input | translation | round trip): random ones and the worst by cycle error."""
+        """Test translations (input | translation | round trip): random ones and the worst by cycle error.
+
+        The same every time for a pair and direction (fixed test images, frozen models), so each is computed once.
+        """
         model = self._model(pair)
         direction = self._direction(direction)
+        key = (model.config.pair, direction)
+        if key not in self._galleries:
+            self._galleries[key] = self._gallery(model, direction)
+        return self._galleries[key]
+
+    def _gallery(self, model: CycleGAN, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
+        """Build :meth:`gallery`'s tiles and note for ``model`` in ``direction``."""
         src = self._source_images(model.config.pair, direction)[:N_GALLERY_POOL]
         worst, err = worst_by_cycle_error(model, src, direction, N_GALLERY_WORST)
         gen = torch.Generator().manual_seed(0)
@@ -231,33 +242,17 @@ class CycleGANTab:
         return items, note
 
     # -- toy 2-D CycleGAN --------------------------------------------------------------------------------------
+    def toy_preview(self, lam: Any, steps: Any, seed: Any) -> list[Any]:
+        """Step 0 of the toy run these controls would start (the untrained G and F): [figure, curve, status]."""
+        return _ToyRun(lam, steps, seed).render(0, "Untrained (press **Train toy CycleGAN**).")
+
     def toy_train(self, lam: Any, steps: Any, seed: Any, session: dict[str, Any] | None) -> Iterator[list[Any]]:
         """Train a toy CycleGAN (ring of 8 -> grid of 9 Gaussians) live, streaming [figure, curve, status]."""
-        lam = number(lam, "Cycle weight λ", *TOY_LAMBDA)
-        steps = integer(steps, "Steps", *TOY_STEPS)
-        seed = integer(seed, "Seed", 0, 2**31 - 1)
-        target_a, target_b = toy_domains()
-        torch.manual_seed(seed)
-        model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=lam))
-        gen = torch.Generator().manual_seed(10_000 + seed)
-        eval_a = target_a.sample(TOY_EVAL_N, generator=gen)
-        eval_b = target_b.sample(TOY_EVAL_N, generator=gen)
-        bounds = target_b.bounds
-        source = UnpairedSamplers(target_a, target_b, 256, seed, torch.device("cpu"))
-        cfg = TrainConfig(steps=steps, batch_size=256, log_every=25, seed=seed, device="cpu")
-        hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
+        run = _ToyRun(lam, steps, seed)
+        model, render, hist = run.model, run.render, run.hist
+        source = UnpairedSamplers(run.target_a, run.target_b, 256, run.seed, torch.device("cpu"))
+        cfg = TrainConfig(steps=run.steps, batch_size=256, log_every=25, seed=run.seed, device="cpu")
         stop = register_run(session, "cyclegan_toy")
-
-        def render(step: int, note: str) -> list[Any]:
-            with torch.no_grad():
-                g_a = model.translate(eval_a, "a2b")
-                back = model.translate(g_a, "b2a")
-                cyc = float(cycle_consistency_loss(eval_a, back))
-            fig = toy_figure(eval_a, eval_b, g_a, back, bounds, title=f"λ = {lam:g}, step {step}")
-            status = (f"{note} Step {step} of {steps}; λ = {lam:g}; cycle error mean |F(G(x)) − x| on "
-                      f"{TOY_EVAL_N} held-out ring points = **{cyc:.3f}**.")
-            return [fig, cycle_curve(hist["step"], hist["cycle"], hist["d"]), status]
-
         last = 0.0
         yield render(0, "Training…")
         for ev in train(model, source, cfg, cancel=stop, task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))):
@@ -282,13 +277,37 @@ class CycleGANTab:
         stop_run(session, "cyclegan_toy")
 
 
+class _ToyRun:
+    """A toy CycleGAN's model, held-out points and history, and how to draw them (:meth:`CycleGANTab.toy_train`)."""
+
+    def __init__(self, lam: Any, steps: Any, seed: Any) -> None:
+        self.lam = number(lam, "Cycle weight λ", *TOY_LAMBDA)
+        self.steps = integer(steps, "Steps", *TOY_STEPS)
+        self.seed = integer(seed, "Seed", 0, 2**31 - 1)
+        self.target_a, self.target_b = toy_domains()
+        torch.manual_seed(self.seed)
+        self.model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=self.lam))
+        gen = torch.Generator().manual_seed(10_000 + self.seed)
+        self.eval_a = self.target_a.sample(TOY_EVAL_N, generator=gen)
+        self.eval_b = self.target_b.sample(TOY_EVAL_N, generator=gen)
+        self.hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
+
+    def render(self, step: int, note: str) -> list[Any]:
+        """[translation figure, loss curves, status] of the model as it is at ``step``."""
+        with torch.no_grad():
+            g_a = self.model.translate(self.eval_a, "a2b")
+            back = self.model.translate(g_a, "b2a")
+            cyc = float(cycle_consistency_loss(self.eval_a, back))
+        fig = toy_figure(self.eval_a, self.eval_b, g_a, back, self.target_b.bounds,
+                         title=f"λ = {self.lam:g}, step {step}")
+        status = (f"{note} Step {step} of {self.steps}; λ = {self.lam:g}; seed {self.seed}; cycle error mean "
+                  f"|F(G(x)) − x| on {TOY_EVAL_N} held-out ring points = **{cyc:.3f}**.")
+        return [fig, cycle_curve(self.hist["step"], self.hist["cycle"], self.hist["d"]), status]
+
+
 def _direction_update(pair: Any) -> Any:
     pair = pair if pair in PAIRS else "sketch"
     return gr.update(choices=[(v, k) for k, v in DIRECTION_LABELS[pair].items()], value="a2b")
-
-
-def _cleared_gallery() -> tuple[list[Any], str]:
-    return [], ""
 
 
 def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
@@ -330,9 +349,10 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
                                 interactive=False, elem_id="cg-roundtrip")
             heat = gr.Plot(first[3], label="Cycle error per pixel", elem_id="cg-heatmap")
         gr.Markdown("### Test translations, including the worst")
-        gallery_btn = gr.Button("Show test translations", elem_id="cg-gallery-btn")
-        gallery_note = gr.Markdown("", elem_id="cg-gallery-note")
-        gallery = gr.Gallery(label="input | translation | round trip", columns=4, height=420, elem_id="cg-gallery")
+        shown = tab.gallery("sketch", "a2b") if "sketch" in models.models else ([], "")
+        gallery_note = gr.Markdown(shown[1], elem_id="cg-gallery-note")
+        gallery = gr.Gallery(shown[0], label="input | translation | round trip", columns=3, height="auto",
+                             object_fit="contain", elem_id="cg-gallery")   # contain: a tile is 3 images wide
 
         gr.Markdown(
             "### Toy: what cycle consistency changes\nDomain A is a ring of 8 Gaussians, domain B a 3×3 grid of 9 "
@@ -347,21 +367,22 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         with gr.Row():
             toy_btn = gr.Button("Train toy CycleGAN", variant="primary", elem_id="cg-toy-train")
             toy_stop = gr.Button("Stop", variant="stop", elem_id="cg-toy-stop")
-        toy_status = gr.Markdown("", elem_id="cg-toy-status")
-        toy_plot = gr.Plot(label="Toy translation", elem_id="cg-toy-plot")
-        toy_curve = gr.Plot(label="Toy losses", elem_id="cg-toy-curve")
+        toy0 = tab.toy_preview(10.0, 1500, 0)
+        toy_status = gr.Markdown(toy0[2], elem_id="cg-toy-status")
+        toy_plot = gr.Plot(toy0[0], label="Toy translation", elem_id="cg-toy-plot")
+        toy_curve = gr.Plot(toy0[1], label="Toy losses", elem_id="cg-toy-curve")
 
         session = gr.State({})
         outputs = [out_y, out_back, heat, status]
         first_example = gr.Number(0, visible=False)
-        stale = [gallery, gallery_note]   # a gallery of the other pair or direction is cleared, not left standing
+        shown_outputs = [gallery, gallery_note]   # follows the pair and direction, like the examples
         pair.change(_direction_update, pair, direction, api_name=False).then(
             tab.examples, [pair, direction], examples, api_name=False).then(
             tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
-            _cleared_gallery, None, stale, api_name=False)
+            tab.gallery, [pair, direction], shown_outputs, api_name=False)
         direction.change(tab.examples, [pair, direction], examples, api_name=False).then(
             tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
-            _cleared_gallery, None, stale, api_name=False)
+            tab.gallery, [pair, direction], shown_outputs, api_name=False)
         examples.select(tab.on_select, [pair, direction], [image, *outputs], api_name=False)
         index = gr.Number(visible=False)
         gr.Button("(API) pick example", visible=False).click(
@@ -371,7 +392,8 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         translate_btn.click(tab.translate_image, [pair, direction, image], outputs,
                             api_name="cyclegan_translate_image")
         draw_btn.click(tab.translate_drawing, [pair, direction, sketch], outputs, api_name="cyclegan_translate_drawing")
-        gallery_btn.click(tab.gallery, [pair, direction], [gallery, gallery_note], api_name="cyclegan_gallery")
+        gr.Button("(API) gallery", visible=False).click(tab.gallery, [pair, direction], shown_outputs,
+                                                        api_name="cyclegan_gallery")
         toy_btn.click(tab.toy_train, [lam, toy_steps, toy_seed, session], [toy_plot, toy_curve, toy_status],
                       api_name="cyclegan_toy_train", concurrency_limit=2, concurrency_id="cyclegan-toy")
         toy_stop.click(tab.toy_stop, session, None, api_name="cyclegan_toy_stop", queue=False)
