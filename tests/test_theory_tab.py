@@ -8,10 +8,12 @@ import math
 import re
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from gradio_client.exceptions import AppError
 
 from gen_core.theory import divergences as dv
+from gen_core.ui.theory import preview_bigan, train_bigan
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -123,6 +125,16 @@ def test_bigan_live_run_finishes_with_its_metrics(client):
     assert {"data x", "G(z)", "prior z", "E(x)", "G(E(x))"} <= set(names)
 
 
+def test_bigan_preview_is_the_first_frame_of_the_run_it_would_start():
+    fig, status = preview_bigan(300, 4)
+    first_fig, first_status = next(train_bigan(300, 4, {}))
+    assert status.startswith("Step 0 of 300, untrained, seed 4") and first_status.startswith("Training… step 0 / 300")
+    assert status.split("Held-out")[1] == first_status.split("Held-out")[1]   # the same untrained E and G
+    assert fig.to_json() == first_fig.to_json()
+    with pytest.raises(gr.Error, match="Steps must be between 50"):
+        preview_bigan(10, 0)
+
+
 @pytest.mark.parametrize("args, message", [((10, 0), "less than minimum value 50"),
                                            ((100, -1), "less than minimum value 0")])
 def test_bigan_rejects_bad_values(client, args, message):
@@ -132,6 +144,9 @@ def test_bigan_rejects_bad_values(client, args, message):
 
 def test_browser_bigan_trains_live_and_stops(page):
     page.get_by_role("tab", name="Theory").click()
+    # before Start: step 0 of the default run, drawn
+    page.locator("#theory-bigan-plot .js-plotly-plot").first.wait_for(state="visible", timeout=120_000)
+    assert "untrained" in page.inner_text("#theory-bigan-status")
     steps = page.locator("#theory-bigan-steps input[type=number]")
     steps.fill("5000")
     steps.press("Enter")

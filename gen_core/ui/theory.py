@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -180,17 +180,15 @@ def stop_bigan(session: dict[str, Any] | None) -> None:
     stop_run(session, "bigan")
 
 
-def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-    """Train a fresh BiGAN on the 8-mode ring through the shared loop, streaming the three panels and a status."""
+def _bigan_run(steps: Any, seed: Any) -> tuple[int, int, Ring, BiGAN, Callable[..., list[Any]]]:
+    """Check the controls and build a fresh BiGAN run: (steps, seed, target, model, render), where
+    ``render(step, final="")`` draws the three panels of the model as it is and a status with held-out numbers."""
     steps = integer(steps, "Steps", *BIGAN_STEPS)
     seed = integer(seed, "Seed", 0, 2**31 - 1)
     target = Ring(n_modes=8, radius=2.0, std=0.1)
     torch.manual_seed(seed)  # the initial weights depend on the seed only
     model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
     x = target.sample(BIGAN_TEST_N, torch.Generator().manual_seed(12345))
-    cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
-    src = SamplerBatches(target, cfg.batch_size, cfg.seed, torch.device("cpu"))
-    stop = register_run(session, "bigan")
 
     def render(step: int, final: str = "") -> list[Any]:
         m = bigan_metrics(model, x)
@@ -200,6 +198,21 @@ def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) ->
                 f"‖Cov E(x) − I‖ = {m['enc_cov_err']:.3f}")
         return [bigan_figure(bigan_snapshot(model, x), f"BiGAN on the ring, step {step}"), text]
 
+    return steps, seed, target, model, render
+
+
+def preview_bigan(steps: Any, seed: Any) -> list[Any]:
+    """Step 0 of the BiGAN run these controls would start (untrained E and G): the panels and a status."""
+    steps, seed, _, _, render = _bigan_run(steps, seed)
+    return render(0, f"Step 0 of {steps}, untrained, seed {seed}: press **Train BiGAN**")
+
+
+def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+    """Train a fresh BiGAN on the 8-mode ring through the shared loop, streaming the three panels and a status."""
+    steps, seed, target, model, render = _bigan_run(steps, seed)
+    cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
+    src = SamplerBatches(target, cfg.batch_size, cfg.seed, torch.device("cpu"))
+    stop = register_run(session, "bigan")
     yield render(0)
     last, cost = time.perf_counter(), 0.0
     for ev in train(model, src, cfg, cancel=stop, task_factory=bigan_task(AdversarialConfig(lr_g=1e-3, lr_d=1e-3),
@@ -285,8 +298,9 @@ def build_tab() -> None:
             bg_seed = Number(value=0, precision=0, label="Seed", minimum=0, elem_id="theory-bigan-seed")
             bg_start = gr.Button("Train BiGAN", variant="primary", elem_id="theory-bigan-start")
             bg_stop = gr.Button("Stop", elem_id="theory-bigan-stop")
-        bg_status = gr.Markdown("Press **Train BiGAN** to start a live run.", elem_id="theory-bigan-status")
-        bg_plot = gr.Plot(label="BiGAN", elem_id="theory-bigan-plot")
+        bg_first = preview_bigan(1500, 0)
+        bg_status = gr.Markdown(bg_first[1], elem_id="theory-bigan-status")
+        bg_plot = gr.Plot(bg_first[0], label="BiGAN", elem_id="theory-bigan-plot")
         bg_start.click(train_bigan, [bg_steps, bg_seed, session], [bg_plot, bg_status], api_name="theory_bigan_train",
                        concurrency_limit=2)
         bg_stop.click(stop_bigan, session, None, api_name=False)
