@@ -100,8 +100,12 @@ def test_background_run_is_pulled_frame_by_frame_and_ends():
 
 def test_preview_shows_step_0_of_the_configured_run_and_leaves_a_running_one_alone():
     lab, session = GANLab(), {}
-    panels, status, counter = lab.preview("grid", "lsgan", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 3, 500,
-                                          session=session)
+    panels, curves, timeline, status, counter = lab.preview("grid", "lsgan", "alternating", 1, 1e-3, 1e-3, 32, 2,
+                                                            "none", 3, 500, session=session)
+    # a finished run's curves and timeline are replaced by empty ones with its panels
+    assert all(t.x is None or len(t.x) == 0 for t in curves.data) and "Timeline" in timeline.layout.title.text
+    for fig in (curves, timeline):
+        go.Figure(json.loads(fig.to_json()))
     go.Figure(json.loads(panels.to_json()))
     assert status.startswith("Step 0 of 500") and "seed 3" in status
     assert re.search(r"Modes captured: \d+ / 25\*\* .* step 0$", counter), counter

@@ -388,18 +388,23 @@ class GANLab:
     def preview(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                 depth: Any, normalization: Any, seed: Any, steps: Any,
                 session: dict[str, Any] | None = None) -> list[Any]:
-        """Step 0 of the run these controls would start (the untrained generator against the target): panels,
-        status and modes counter. Leaves the panels alone (``gr.skip``) while this session's live run is going."""
+        """Step 0 of the run these controls would start (the untrained generator against the target), in the live
+        outputs' order: panels, curves and timeline (empty: a finished run's would no longer match; an empty figure
+        rather than None, which the page does not clear), status and modes counter. Leaves them alone
+        (``gr.skip``) while this session's live run is going."""
         if session and isinstance(session.get("live"), LiveDriver):
-            return [gr.skip()] * 3
+            return [gr.skip()] * 5
         try:
             s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
         except gr.Error:
-            return [gr.skip()] * 3      # a value half typed: Start names what is wrong
+            return [gr.skip()] * 5      # a value half typed: Start names what is wrong
         with one_thread():
             run = LiveRun(s)
             panels = run.panels(f"{s.loss} · {s.scheme} · step 0 (untrained)")
-        return [panels, f"Step 0 of {s.steps}: the untrained generator of seed {s.seed}. Press **Start training**.",
+            curves = gan_curves({"run": run.history}, run.report.n_modes)
+            timeline = snapshot_timeline([], run.centres.numpy(), run.target.bounds)
+        return [panels, curves, timeline,
+                f"Step 0 of {s.steps}: the untrained generator of seed {s.seed}. Press **Start training**.",
                 run.counter()]
 
     def poll_live(self, session: dict[str, Any] | None = None) -> list[Any]:
@@ -721,18 +726,18 @@ def build_tab() -> GANLab:
             stop = gr.Button("Stop", variant="stop", elem_id="gan-stop")
         step0 = lab.preview("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 128, 3, "none", 0, 3000)
         with gr.Row():
-            status = gr.Markdown(step0[1], elem_id="gan-status")
-            counter = gr.Markdown(step0[2], elem_id="gan-modes")
+            status = gr.Markdown(step0[3], elem_id="gan-status")
+            counter = gr.Markdown(step0[4], elem_id="gan-modes")
         live = gr.Plot(step0[0], label="Live panels", elem_id="gan-live")
-        curves = gr.Plot(label="Curves", elem_id="gan-curves")
-        timeline = gr.Plot(label="Timeline", elem_id="gan-timeline")
+        curves = gr.Plot(step0[1], label="Curves", elem_id="gan-curves")
+        timeline = gr.Plot(step0[2], label="Timeline", elem_id="gan-timeline")
         session = gr.State({})  # this browser session's live runs and stop events (see LiveDriver, register_run)
         frames = gr.Timer(POLL_S, active=False)  # pulls frames of the background run (see the module docstring)
         live_inputs = [target, *controls[:5], width, depth, controls[5], seed, steps, session]
         live_outputs = [live, curves, timeline, status, counter]
         # step 0 of the configured run, when the page opens and whenever what it starts from changes
         for control in (target, width, depth, seed, controls[0], controls[5]):
-            control.change(lab.preview, live_inputs, [live, status, counter], api_name=False, show_progress="hidden")
+            control.change(lab.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden")
         start.click(lab.start_live, live_inputs, [*live_outputs, frames], api_name="gan_start_live",
                     concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
         frames.tick(lab.poll_live, session, [*live_outputs, frames], api_name=False, concurrency_limit=4,
