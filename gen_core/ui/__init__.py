@@ -22,7 +22,10 @@ CSS = ("#decoded img, #train-recons img { image-rendering: pixelated; }\n"
        # the CycleGAN gallery's tiles are three 28 x 28 images side by side: cells of that shape, not squares
        # (room under the images for the caption)
        "#cg-gallery .thumbnail-item { aspect-ratio: 2.2 / 1; }\n"
-       "#cg-gallery .thumbnail-item img { object-position: top; }")
+       "#cg-gallery .thumbnail-item img { object-position: top; }\n"
+       # room above every output image for its floating label, which would otherwise hide the top left of the
+       # picture: the inputs' row of a grid, the first frames of a strip
+       ".image-container .image-frame img { padding-top: 2.4em; box-sizing: border-box; }")
 
 
 def configure_torch() -> None:

@@ -249,7 +249,7 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
                 index = Number(value=0, precision=0, label="Test image index (0-9999)", minimum=0, maximum=9999)
                 encode_btn = gr.Button("Encode test image", variant="primary", elem_id="encode")
                 pair = gr.Image(value=ex.reconstruction_pair(0), format="png", label="Original | reconstruction",
-                                interactive=False, height=130, elem_id="recon-pair")
+                                interactive=False, height=160, elem_id="recon-pair")
                 caption = gr.Markdown(ex.pair_caption(0) + " Encode it to move the sliders to its code.")
         gallery = gr.Gallery(value=ex.gallery(), label="Or click a test image to encode it", columns=10,
                              height=200, allow_preview=False, interactive=False, elem_id="test-gallery")
