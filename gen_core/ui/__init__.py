@@ -25,7 +25,8 @@ CSS = ("#decoded img, #train-recons img { image-rendering: pixelated; }\n"
        "#cg-gallery .thumbnail-item img { object-position: top; }\n"
        # room above every output image for its floating label, which would otherwise hide the top left of the
        # picture: the inputs' row of a grid, the first frames of a strip
-       ".image-container .image-frame img { padding-top: 2.4em; box-sizing: border-box; }")
+       ".block:has(label[data-testid=block-label].float:not(.hide)) .image-frame img "
+       "{ padding-top: 2.4em; box-sizing: border-box; }")
 
 
 def configure_torch() -> None:
