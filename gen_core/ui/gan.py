@@ -389,9 +389,8 @@ class GANLab:
                 depth: Any, normalization: Any, seed: Any, steps: Any,
                 session: dict[str, Any] | None = None) -> list[Any]:
         """Step 0 of the run these controls would start (the untrained generator against the target), in the live
-        outputs' order: panels, curves and timeline (empty: a finished run's would no longer match; an empty figure
-        rather than None, which the page does not clear), status and modes counter. Leaves them alone
-        (``gr.skip``) while this session's live run is going."""
+        outputs' order: panels, curves and timeline (empty figures: a finished run's would no longer match the
+        panels), status and modes counter. Leaves them alone (``gr.skip``) while this session's live run is going."""
         if session and isinstance(session.get("live"), LiveDriver):
             return [gr.skip()] * 5
         try:
