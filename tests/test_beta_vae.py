@@ -343,8 +343,10 @@ def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line
         latent_dim=10, architecture="conv64", beta=4.0, kl_schedule="decay", beta_start=16.0, beta_hold_steps=5,
         beta_decay_steps=5)))                                  # one run whose beta fell from 16 to 4
     assert decayed.label == "4 (from β = 16)" and not decayed.on_sweep
-    seeds = [{"seed": 2, "folder": "s2", "metrics": {"mig": 0.0604}}, {"seed": 1, "folder": "s1", "metrics": {}}]
-    assert replace(continued, seed_runs=seeds).other_seeds_mig == "0.060 (seed 2)"   # a run without a MIG is skipped
+    seeds = [{"seed": 2, "folder": "s2", "metrics": {"mig": 0.0604, "factor_vae": 0.4981}},
+             {"seed": 1, "folder": "s1", "metrics": {"mig": 0.1}}]
+    # a run without both metrics is skipped
+    assert replace(continued, seed_runs=seeds).other_seeds == "0.498 / 0.060 (seed 2)"
 
 
 def test_the_sweep_loads_an_annealed_vae_named_by_its_capacity(tmp_path: Path):
