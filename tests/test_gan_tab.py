@@ -122,6 +122,26 @@ def test_preview_shows_step_0_of_the_configured_run_and_leaves_a_running_one_alo
     _drain(lab, session, lab.poll_live)
 
 
+def test_ab_preview_shows_both_configurations_at_step_0():
+    lab, session = GANLab(), {}
+    ab = ("ring", 2, 400, 32, 2, "non_saturating", "alternating", 1, 1e-3, 1e-3, "none",
+          "hinge", "alternating", 1, 1e-3, 1e-3, "none")
+    a, b, curves, status = lab.preview_ab(*ab, session=session)
+    assert status.startswith("Step 0 of 400") and "seed 2" in status
+    assert a.layout.title.text.startswith("A: non_saturating") and b.layout.title.text.startswith("B: hinge")
+    # the same untrained generator: identical generated points in both panels
+    fakes = [next(t for t in fig.data if t.name == "generated") for fig in (a, b)]
+    assert np.array_equal(np.asarray(fakes[0].x), np.asarray(fakes[1].x))
+    for fig in (a, b, curves):
+        go.Figure(json.loads(fig.to_json()))
+    bad = ab[:5] + ("no such loss",) + ab[6:]
+    assert all(isinstance(x, type(gr.skip())) for x in lab.preview_ab(*bad, session=session))
+    lab.start_ab(*ab[:2], 20_000, *ab[3:], session=session)
+    assert all(isinstance(x, type(gr.skip())) for x in lab.preview_ab(*ab, session=session))
+    lab.stop_ab(session)
+    _drain(lab, session, lab.poll_ab)
+
+
 def test_stop_and_restart_end_the_previous_background_run():
     lab, session = GANLab(), {}
     lab.start_live("ring", "non_saturating", "alternating", 1, 1e-3, 1e-3, 32, 2, "none", 0, 20_000, session=session)
@@ -302,6 +322,7 @@ def test_browser_training_updates_and_stops(page):
     page.get_by_role("tab", name="GAN Lab").click()
     # before Start: step 0 of the default run (ring, seed 0), drawn
     assert "Press Start training" in text("gan-status") and text("gan-modes").endswith("step 0")
+    assert "Press Start A/B" in text("gan-ab-status")                       # and step 0 of the A/B pair
     wait_js("() => !!document.querySelector('#gan-live .js-plotly-plot .scatterlayer')")
     steps = page.locator("#gan-steps input[type=number]")
     steps.fill(str(20_000))             # long enough that it is still running when we look

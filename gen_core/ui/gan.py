@@ -501,6 +501,28 @@ class GANLab:
             raise gr.Error(f"A/B: {err.message}") from err
         return self._start({} if session is None else session, "ab", "stop_ab", [sa, sb], self._ab_frame)
 
+    def preview_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
+                   loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
+                   loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any,
+                   session: dict[str, Any] | None = None) -> list[Any]:
+        """Step 0 of the A/B run these controls would start, in the A/B outputs' order: A's and B's panels (the
+        same untrained generator, each critic drawn for its loss), empty overlaid curves and a status. Leaves them
+        alone (``gr.skip``) while this session's A/B run is going or a value is half typed."""
+        if session and isinstance(session.get("ab"), LiveDriver):
+            return [gr.skip()] * 4
+        try:
+            sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
+            sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
+        except gr.Error:
+            return [gr.skip()] * 4
+        with one_thread():
+            a, b = LiveRun(sa), LiveRun(sb)
+            figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step 0 (untrained)"),
+                       b.panels(f"B: {sb.loss} · {sb.scheme} · step 0 (untrained)"),
+                       gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B")]
+        return [*figures, f"Step 0 of {sa.steps}: A and B start from the same untrained generator (seed {sa.seed}) "
+                          f"and read the same batches. Press **Start A/B**."]
+
     def poll_ab(self, session: dict[str, Any] | None = None) -> list[Any]:
         """The next frame of this session's A/B run (the timer's tick); switches the timer off after the last."""
         return self._poll(session, "ab", self._ab_frame, 4)
@@ -760,13 +782,17 @@ def build_tab() -> GANLab:
         with gr.Row():
             ab_start = gr.Button("Start A/B", variant="primary", elem_id="gan-ab-start")
             ab_stop = gr.Button("Stop A/B", variant="stop", elem_id="gan-ab-stop")
-        ab_status = gr.Markdown(elem_id="gan-ab-status")
-        live_a = gr.Plot(label="A", elem_id="gan-live-a")
-        live_b = gr.Plot(label="B", elem_id="gan-live-b")
-        ab_curves = gr.Plot(label="A vs B", elem_id="gan-ab-curves")
+        ab0 = lab.preview_ab("ring", 0, 3000, 128, 3, "non_saturating", "alternating", 1, 1e-3, 1e-3, "none",
+                             "minimax", "alternating", 1, 1e-3, 1e-3, "none")
+        ab_status = gr.Markdown(ab0[3], elem_id="gan-ab-status")
+        live_a = gr.Plot(ab0[0], label="A", elem_id="gan-live-a")
+        live_b = gr.Plot(ab0[1], label="B", elem_id="gan-live-b")
+        ab_curves = gr.Plot(ab0[2], label="A vs B", elem_id="gan-ab-curves")
         ab_frames = gr.Timer(POLL_S, active=False)
         ab_inputs = [target, seed, steps, width, depth, *controls_a, *controls_b, session]
         ab_outputs = [live_a, live_b, ab_curves, ab_status]
+        for control in (target, width, depth, seed, controls_a[0], controls_a[5], controls_b[0], controls_b[5]):
+            control.change(lab.preview_ab, ab_inputs, ab_outputs, api_name=False, show_progress="hidden")
         ab_start.click(lab.start_ab, ab_inputs, [*ab_outputs, ab_frames], api_name="gan_start_ab",
                        concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
         ab_frames.tick(lab.poll_ab, session, [*ab_outputs, ab_frames], api_name=False, concurrency_limit=4,
