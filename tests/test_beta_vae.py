@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -303,6 +304,29 @@ def test_the_sweep_loads_a_beta_tcvae_beside_the_beta_vaes(tmp_path: Path):
     assert (ring.data[-1].x[0], ring.data[-1].y[0]) == (10.0, 60.0)
     labelled = rate_distortion_figure([4.0, 1.0], [10.0, 20.0], [60.0, 30.0], steps=[50_000, 30_000])
     assert list(labelled.data[0].text) == ["β=1 · 30k", "β=4 · 50k"]     # each label keeps its own model's steps
+
+
+def test_seed_spread_figure_has_every_run_and_the_medians():
+    from gen_core.viz.beta_vae import seed_spread_figure
+    runs = [(1.0, 0, 0.63, 0.05), (1.0, 2, 0.62, 0.04), (1.0, 3, 0.51, 0.03), (4.0, 0, 0.66, 0.07), (4.0, 2, 0.52, 0.03)]
+    fig = seed_spread_figure(runs, published=(0.63, 0.21))
+    dots_fv, med_fv, dots_mig, med_mig = fig.data
+    assert list(dots_fv.y) == [0.63, 0.62, 0.51, 0.66, 0.52] and list(dots_mig.customdata) == [0, 2, 3, 0, 2]
+    assert list(med_fv.x) == [1.0, 4.0] and np.allclose(med_fv.y, [0.62, 0.59])    # median of 3, of 2
+    assert np.allclose(med_mig.y, [0.04, 0.05]) and list(med_mig.customdata) == [3, 2]
+    assert [shape.y0 for shape in fig.layout.shapes] == [0.63, 0.21]             # the published lines
+    go.Figure(json.loads(fig.to_json()))
+
+
+def test_the_shipped_sweep_plots_each_recorded_seed():
+    from gen_core.ui.beta_vae import BetaSweep
+    sweep = BetaSweep.load()
+    if "4" not in sweep.models or not sweep.models["4"].seed_runs:
+        pytest.skip("needs the shipped beta = 4 model with its recorded seeds")
+    fig = sweep.seed_spread()
+    b4 = [(x, s) for x, s in zip(fig.data[0].x, fig.data[0].customdata) if x == 4.0]
+    # the shipped seed and each recorded one, once: runs off the sweep (β = 4 after β = 8) are not dots
+    assert sorted(s for _, s in b4) == sorted([0] + [r["seed"] for r in sweep.models["4"].seed_runs])
 
 
 def _sweep_beside_beta8(tmp_path: Path, folder: str, *args: str) -> Path:

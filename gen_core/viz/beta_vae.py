@@ -1,5 +1,5 @@
-"""Figures of the beta-VAE tab: the latent traversal grid, the latent x factor mutual-information heatmap and the
-rate-distortion plot over beta. Arrays in, plotly figures out; no Gradio and no model math here."""
+"""Figures of the beta-VAE tab: the latent traversal grid, the latent x factor mutual-information heatmap, the
+rate-distortion plot over beta and the scores of every seed over beta. Arrays in, plotly figures out; no Gradio and no model math here."""
 
 from __future__ import annotations
 
@@ -124,4 +124,38 @@ def latent_response_figure(responses: Sequence[np.ndarray], dims: Sequence[int],
     fig.update_yaxes(title_text="mean of the encoder mean", row=1, col=1)
     fig.update_layout(title=title, **{**LAYOUT, "height": 360, "margin": dict(l=60, r=20, t=70, b=40)},
                       legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def seed_spread_figure(runs: Sequence[tuple[float, int, float, float]],
+                       published: tuple[float, float] | None = None,
+                       title: str = "FactorVAE score and MIG over β, one dot per seed (held-out dSprites)") -> go.Figure:
+    """Both scores against β for every seed of each β's command, with a line through the per-β medians.
+
+    ``runs``: (beta, seed, factor_vae, mig), one per trained run. ``published``: (FactorVAE, MIG) of a published
+    reference, drawn as dotted horizontal lines. β sits on a log axis, so the sweep's doublings are evenly spaced.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["FactorVAE score", "MIG"], horizontal_spacing=0.1)
+    betas = sorted({r[0] for r in runs})
+    for col, k in ((1, 2), (2, 3)):
+        fig.add_trace(go.Scatter(
+            x=[r[0] for r in runs], y=[r[k] for r in runs], mode="markers", name="one seed",
+            marker=dict(size=9, color=PALETTE[0], opacity=0.7), showlegend=col == 1,
+            customdata=[r[1] for r in runs],
+            hovertemplate="β %{x:g}, seed %{customdata}: %{y:.3f}<extra></extra>"), row=1, col=col)
+        medians = [float(np.median([r[k] for r in runs if r[0] == b])) for b in betas]
+        counts = [sum(r[0] == b for r in runs) for b in betas]
+        fig.add_trace(go.Scatter(
+            x=betas, y=medians, mode="lines+markers", name="median over seeds", showlegend=col == 1,
+            line=dict(color=PALETTE[3]), marker=dict(symbol="line-ew-open", size=16, line=dict(width=3)),
+            customdata=counts, hovertemplate="β %{x:g}: median %{y:.3f} of %{customdata} seeds<extra></extra>"),
+            row=1, col=col)
+        if published is not None:
+            fig.add_hline(y=published[col - 1], line=dict(dash="dot", color=PALETTE[7]), row=1, col=col,
+                          annotation_text="published β-VAE, 300k steps", annotation_position="top left")
+        fig.update_xaxes(type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas], title_text="β",
+                         row=1, col=col)
+    fig.update_layout(title=title, **LAYOUT)
     return fig
