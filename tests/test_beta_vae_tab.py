@@ -116,5 +116,8 @@ def test_browser_beta_changes_the_traversal_grid(page):
     page.wait_for_function(f"(b) => ({src})() !== b", arg=before, timeout=60_000)
     page.wait_for_function("(t) => document.querySelector('#bvae-traversal .gtitle')?.textContent.startsWith(t)",
                            arg=f"β = {BETAS[0]}:", timeout=30_000)
+    # the seed figure: one dot per trained run of the sweep
+    page.locator("#bvae-seeds").scroll_into_view_if_needed()
+    page.wait_for_selector("#bvae-seeds .js-plotly-plot .scatterlayer .point", timeout=60_000)
     time.sleep(1)
     page.screenshot(path=str(ARTIFACTS / "beta_vae_tab.png"), full_page=True)
