@@ -98,6 +98,15 @@ def test_toy_preview_is_the_first_frame_of_the_run_it_would_start():
 
 
 @needs_models
+def test_warm_up_computes_the_opening_gallery():
+    fresh = CycleGANTab(CycleGANModels.load())
+    assert not fresh._galleries
+    fresh.warm_up()
+    assert list(fresh._galleries) == [("sketch", "a2b")]
+    assert fresh.gallery("sketch", "a2b") is fresh._galleries[("sketch", "a2b")]
+
+
+@needs_models
 def test_gallery_is_computed_once_per_pair_and_direction(tab):
     first = tab.gallery("shoes", "b2a")
     assert tab.gallery("shoes", "b2a") is first

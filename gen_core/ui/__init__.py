@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 import gradio as gr
 import torch
@@ -39,16 +40,25 @@ def configure_torch() -> None:
     torch.set_num_threads(int(os.environ.get("GEN_CORE_TORCH_THREADS", "1")))
 
 
+_WARM_UPS: list[Callable[[], None]] = []   # more work for warm_up_in_background, registered by build_app (the CycleGAN gallery)
+
+
 def warm_up_in_background() -> None:
-    """torch's first optimizer step imports torch._dynamo (~3 s of CPU): do it in a thread once the server is up,
-    not on a user's first click of a Train button, and not during the start-up, whose UI building it would slow
-    (both hold the GIL)."""
-    threading.Thread(target=warm_up_optimizer, name="warm-up-optimizer", daemon=True).start()
+    """torch's first optimizer step imports torch._dynamo (~3 s of CPU), and the CycleGAN tab's opening gallery
+    takes ~5 s: do both in a thread once the server is up, not on a user's first click or page load, and not during
+    the start-up, whose UI building they would slow (all hold the GIL)."""
+    def work() -> None:
+        warm_up_optimizer()
+        for fn in _WARM_UPS:
+            fn()
+
+    threading.Thread(target=work, name="warm-up", daemon=True).start()
 
 
 def build_app() -> gr.Blocks:
     """Build the whole dashboard (loads the pretrained weights once)."""
     configure_torch()
+    _WARM_UPS.clear()      # a rebuilt app warms its own tabs
     models = latent_explorer.ExplorerModels.load()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
@@ -58,7 +68,7 @@ def build_app() -> gr.Blocks:
             flw = flows.build_tab(flows.FlowModels.load())
             gan.build_tab()
             theory.build_tab()
-            cyclegan.build_tab()
+            cg = cyclegan.build_tab()
             more_vaes.build_tab()
             # Further tabs: each module's build_tab() lays out its tab in this context.
         demo.load(lambda: latent_explorer.on_load_outputs(ex), None, load_outputs, api_name=False)
@@ -66,4 +76,7 @@ def build_app() -> gr.Blocks:
             demo.load(flw.page_load[0], None, flw.page_load[1], api_name=False)
         if bvae.sweep.models:
             demo.load(bvae.show, bvae.load_inputs, bvae.load_outputs, api_name=False)
+        if cg.page_load is not None:
+            demo.load(*cg.page_load, api_name=False)
+            _WARM_UPS.append(cg.warm_up)
     return demo

@@ -10,6 +10,7 @@ is its own generator call per session; Stop sets the run's ``threading.Event`` k
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ class CycleGANTab:
     def __init__(self, models: CycleGANModels) -> None:
         self.m = models
         self._galleries: dict[tuple[str, str], tuple[list[tuple[np.ndarray, str]], str]] = {}
+        self._gallery_lock = threading.Lock()    # one computation per pair and direction, however many callers
+        self.page_load: tuple[Any, list[Any], list[Any]] | None = None   # (fn, inputs, outputs) when the page opens
 
     # -- validation --------------------------------------------------------------------------------------------
     def _model(self, pair: Any) -> CycleGAN:
@@ -220,9 +223,16 @@ class CycleGANTab:
         model = self._model(pair)
         direction = self._direction(direction)
         key = (model.config.pair, direction)
-        if key not in self._galleries:
-            self._galleries[key] = self._gallery(model, direction)
-        return self._galleries[key]
+        with self._gallery_lock:
+            if key not in self._galleries:
+                self._galleries[key] = self._gallery(model, direction)
+            return self._galleries[key]
+
+    def warm_up(self) -> None:
+        """Compute the gallery the page opens on (sketch -> garment, ~5 s on one core), so that the first visitor
+        finds it ready; meant for a background thread once the server is up (see ``gen_core.ui.warm_up_in_background``)."""
+        if "sketch" in self.m.models:
+            self.gallery("sketch", "a2b")
 
     def _gallery(self, model: CycleGAN, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
         """Build :meth:`gallery`'s tiles and note for ``model`` in ``direction``."""
@@ -349,9 +359,9 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
                                 interactive=False, elem_id="cg-roundtrip")
             heat = gr.Plot(first[3], label="Cycle error per pixel", elem_id="cg-heatmap")
         gr.Markdown("### Test translations, including the worst")
-        shown = tab.gallery("sketch", "a2b") if "sketch" in models.models else ([], "")
-        gallery_note = gr.Markdown(shown[1], elem_id="cg-gallery-note")
-        gallery = gr.Gallery(shown[0], label="input | translation | round trip", columns=3, height="auto",
+        # filled when the page opens (``page_load``), not here: computing it would add ~5 s to the server's start
+        gallery_note = gr.Markdown("", elem_id="cg-gallery-note")
+        gallery = gr.Gallery(label="input | translation | round trip", columns=3, height="auto",
                              object_fit="contain", elem_id="cg-gallery")   # contain: a tile is 3 images wide
 
         gr.Markdown(
@@ -376,6 +386,8 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         outputs = [out_y, out_back, heat, status]
         first_example = gr.Number(0, visible=False)
         shown_outputs = [gallery, gallery_note]   # follows the pair and direction, like the examples
+        if models.models:
+            tab.page_load = (tab.gallery, [pair, direction], shown_outputs)
         pair.change(_direction_update, pair, direction, api_name=False).then(
             tab.examples, [pair, direction], examples, api_name=False).then(
             tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
