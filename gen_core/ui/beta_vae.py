@@ -157,11 +157,16 @@ class SweepModel:
         return f"β = {self.label}"
 
     @property
+    def scored_seeds(self) -> list[tuple[int, float, float]]:
+        """(seed, FactorVAE score, MIG) of the other seeds of this model's command that its card lists with both."""
+        return [(int(r["seed"]), r["metrics"]["factor_vae"], r["metrics"]["mig"]) for r in self.seed_runs
+                if {"factor_vae", "mig"} <= set(r.get("metrics", {}))]
+
+    @property
     def other_seeds(self) -> str:
         """FactorVAE score / MIG of the other seeds of this model's command that its card lists:
         "0.667 / 0.097 (seed 1), 0.498 / 0.060 (seed 2)"."""
-        return ", ".join(f"{r['metrics']['factor_vae']:.3f} / {r['metrics']['mig']:.3f} (seed {r['seed']})"
-                         for r in self.seed_runs if {"factor_vae", "mig"} <= set(r.get("metrics", {})))
+        return ", ".join(f"{fv:.3f} / {mig:.3f} (seed {seed})" for seed, fv, mig in self.scored_seeds)
 
     @property
     def on_sweep(self) -> bool:
@@ -230,8 +235,7 @@ class BetaSweep:
             if not m.on_sweep:
                 continue
             runs.append((m.beta, int(m.training.get("seed", 0)), m.metrics["factor_vae"], m.metrics["mig"]))
-            runs += [(m.beta, int(r["seed"]), r["metrics"]["factor_vae"], r["metrics"]["mig"]) for r in m.seed_runs
-                     if {"factor_vae", "mig"} <= set(r.get("metrics", {}))]
+            runs += [(m.beta, *scored) for scored in m.scored_seeds]
         return seed_spread_figure(runs, published=PUBLISHED_BETA_VAE)
 
     def rate_distortion(self, current: str | None) -> Any:

@@ -246,6 +246,12 @@ class LiveRun:
                 f"step {self.view_step}")
 
 
+def run_title(s: LiveSettings, when: str, prefix: str = "") -> str:
+    """A run's panel title: "A: hinge · n_critic (n_critic 5) · step 300"."""
+    n_critic = f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else ""
+    return f"{prefix}{s.loss} · {s.scheme}{n_critic} · {when}"
+
+
 def model_panels(model: GAN2D, target: Any, real: torch.Tensor, fake: torch.Tensor, report: Any, title: str) -> Any:
     """Critic heatmap, gradient arrows and manifold of ``model`` drawn with :func:`gen_core.viz.gan.live_panels`."""
     was_training = model.training
@@ -391,20 +397,31 @@ class GANLab:
         """Step 0 of the run these controls would start (the untrained generator against the target), in the live
         outputs' order: panels, curves and timeline (empty figures: a finished run's would no longer match the
         panels), status and modes counter. Leaves them alone (``gr.skip``) while this session's live run is going."""
-        if session and isinstance(session.get("live"), LiveDriver):
+        runs = self._step0(session, "live", lambda: [self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width,
+                                                                   depth, normalization, seed, steps)])
+        if runs is None:
             return [gr.skip()] * 5
-        try:
-            s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
-        except gr.Error:
-            return [gr.skip()] * 5      # a value half typed: Start names what is wrong
+        (run,), s = runs, runs[0].settings
         with one_thread():
-            run = LiveRun(s)
-            panels = run.panels(f"{s.loss} · {s.scheme} · step 0 (untrained)")
+            panels = run.panels(run_title(s, "step 0 (untrained)"))
             curves = gan_curves({"run": run.history}, run.report.n_modes)
             timeline = snapshot_timeline([], run.centres.numpy(), run.target.bounds)
         return [panels, curves, timeline,
                 f"Step 0 of {s.steps}: the untrained generator of seed {s.seed}. Press **Start training**.",
                 run.counter()]
+
+    @staticmethod
+    def _step0(session: dict[str, Any] | None, key: str, settings: Any) -> list[LiveRun] | None:
+        """The untrained runs of ``settings()`` for a preview, or None when this session's ``key`` run is going or
+        ``settings()`` rejects a value (half typed: Start names what is wrong)."""
+        if session and isinstance(session.get(key), LiveDriver):
+            return None
+        try:
+            chosen = settings()
+        except gr.Error:
+            return None
+        with one_thread():
+            return [LiveRun(s) for s in chosen]
 
     def poll_live(self, session: dict[str, Any] | None = None) -> list[Any]:
         """The next frame of this session's live run (the timer's tick); switches the timer off after the last."""
@@ -457,9 +474,7 @@ class GANLab:
         of a one-run driver, and whether the run had ended when the frame was taken."""
         with driver.frame() as (run,):
             done, s = run.view_done, run.settings
-            figures = [run.panels(f"{s.loss} · {s.scheme}"
-                                  + (f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else "")
-                                  + f" · step {run.view_step}"),
+            figures = [run.panels(run_title(s, f"step {run.view_step}")),
                        gan_curves({"run": run.history.consistent()}, run.report.n_modes)]
             newest = run.snapshots[-1].step if run.snapshots else -1
             figures.append(snapshot_timeline(run.snapshots, run.centres.numpy(), run.target.bounds)
@@ -495,11 +510,19 @@ class GANLab:
         """Start configurations A and B side by side from the same seed on the same data stream, kept at the same
         generator step; returns the first frame (A panels, B panels, overlaid curves, status) and the timer."""
         try:
-            sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
-            sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
+            pair = self._ab_settings(target, seed, steps, width, depth, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a,
+                                     norm_a, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, norm_b)
         except gr.Error as err:
             raise gr.Error(f"A/B: {err.message}") from err
-        return self._start({} if session is None else session, "ab", "stop_ab", [sa, sb], self._ab_frame)
+        return self._start({} if session is None else session, "ab", "stop_ab", pair, self._ab_frame)
+
+    def _ab_settings(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
+                     loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
+                     loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any,
+                     norm_b: Any) -> list[LiveSettings]:
+        """Configurations A and B, checked, with the shared controls in both."""
+        return [self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps),
+                self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)]
 
     def preview_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
                    loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
@@ -508,17 +531,16 @@ class GANLab:
         """Step 0 of the A/B run these controls would start, in the A/B outputs' order: A's and B's panels (the
         same untrained generator, each critic drawn for its loss), empty overlaid curves and a status. Leaves them
         alone (``gr.skip``) while this session's A/B run is going or a value is half typed."""
-        if session and isinstance(session.get("ab"), LiveDriver):
+        runs = self._step0(session, "ab", lambda: self._ab_settings(
+            target, seed, steps, width, depth, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, norm_a,
+            loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, norm_b))
+        if runs is None:
             return [gr.skip()] * 4
-        try:
-            sa = self.settings(target, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a, width, depth, norm_a, seed, steps)
-            sb = self.settings(target, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, width, depth, norm_b, seed, steps)
-        except gr.Error:
-            return [gr.skip()] * 4
+        a, b = runs
+        sa, sb = a.settings, b.settings
         with one_thread():
-            a, b = LiveRun(sa), LiveRun(sb)
-            figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step 0 (untrained)"),
-                       b.panels(f"B: {sb.loss} · {sb.scheme} · step 0 (untrained)"),
+            figures = [a.panels(run_title(sa, "step 0 (untrained)", "A: ")),
+                       b.panels(run_title(sb, "step 0 (untrained)", "B: ")),
                        gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B")]
         return [*figures, f"Step 0 of {sa.steps}: A and B start from the same untrained generator (seed {sa.seed}) "
                           f"and read the same batches. Press **Start A/B**."]
@@ -533,8 +555,8 @@ class GANLab:
         with driver.frame() as (a, b):
             sa, sb = a.settings, b.settings
             finished = a.view_done and b.view_done
-            figures = [a.panels(f"A: {sa.loss} · {sa.scheme} · step {a.view_step}"),
-                       b.panels(f"B: {sb.loss} · {sb.scheme} · step {b.view_step}"),
+            figures = [a.panels(run_title(sa, f"step {a.view_step}", "A: ")),
+                       b.panels(run_title(sb, f"step {b.view_step}", "B: ")),
                        gan_curves({"A": a.history.consistent(), "B": b.history.consistent()}, a.report.n_modes, title="A vs B")]
             status = (f"step {max(a.view_step, b.view_step)}/{sa.steps} · A: {a.counter().replace('**', '')} · "
                       f"B: {b.counter().replace('**', '')}")
