@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import numpy as np
 import pytest
 from gradio_client.exceptions import AppError
@@ -17,7 +20,7 @@ def load(path: str) -> np.ndarray:
 def test_api_lists_the_public_endpoints(client):
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert {"/decode", "/prior_mean", "/random_sample", "/encode_test_image", "/interpolate", "/decode_point",
-            "/latent_map", "/train_live"} <= names
+            "/latent_map", "/train_live", "/stop_live"} <= names
 
 
 def test_decode_changes_with_the_slider(client):
@@ -89,3 +92,56 @@ def test_bad_values_give_a_clear_error(client, args, api, message):
 
 def test_app_still_works_after_bad_values(client):
     assert load(client.predict(*([0.0] * N_SLIDERS), api_name="/decode")).shape == (224, 224)
+
+
+# --- live panel: step 0 before Start, seeded runs, Stop ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def explorer():
+    from gen_core.ui.latent_explorer import ExplorerModels, LatentExplorer
+    return LatentExplorer(ExplorerModels.load())
+
+
+def test_live_preview_shows_the_untrained_vae_of_the_controls(explorer):
+    curves, recons, status = explorer.preview(600, 8, 1.0, 1e-3, 0, session={})
+    assert status.startswith("Step 0 of 600: the untrained VAE (8 latent dims, beta 1, seed 0)")
+    traces = {t.name: t for t in curves.data}
+    assert set(traces) == {"-ELBO", "KL", "reconstruction"} and all(list(t.x) == [0] for t in traces.values())
+    assert traces["-ELBO"].y[0] == pytest.approx(traces["reconstruction"].y[0] + traces["KL"].y[0], rel=1e-5)
+    assert curves.layout.xaxis.range[1] == 600
+    assert recons.shape[1] > 3 * recons.shape[0]                    # 8 test images over their reconstructions
+    bottom = recons[recons.shape[0] // 2 + 10:]
+    assert 60 < bottom.mean() < 200                                  # an untrained decoder: grey, not a blank row
+    again = explorer.preview(600, 8, 1.0, 1e-3, 0, session={})
+    assert np.array_equal(again[1], recons)                          # the same seed: the same untrained weights
+    assert not np.array_equal(explorer.preview(600, 8, 1.0, 1e-3, 1, session={})[1], recons)
+
+
+def test_live_preview_leaves_a_running_or_half_typed_panel_alone(explorer):
+    import gradio as gr
+    skip = type(gr.skip())
+    session: dict = {}
+    assert all(isinstance(x, skip) for x in explorer.preview(600, "abc", 1.0, 1e-3, 0, session=session))
+    run = explorer.train_live(40, 4, 1.0, 1e-3, 0, session=session)
+    next(run)
+    assert all(isinstance(x, skip) for x in explorer.preview(600, 8, 1.0, 1e-3, 0, session=session))
+    final = list(run)[-1]
+    assert final[2].startswith("Done: 40 steps")
+    assert not isinstance(explorer.preview(600, 8, 1.0, 1e-3, 0, session=session)[0], skip)
+
+
+def test_live_runs_of_one_seed_are_the_same_run(explorer):
+    finals = [list(explorer.train_live(40, 4, 1.0, 1e-3, 5, session={}))[-1] for _ in range(2)]
+    assert [list(t.y) for t in finals[0][0].data] == [list(t.y) for t in finals[1][0].data]
+    assert np.array_equal(finals[0][1], finals[1][1])
+
+
+def test_stop_ends_the_live_run_with_its_final_state(client):
+    job = client.submit(3000, 8, 1.0, 1e-3, 0, api_name="/train_live")
+    deadline = time.time() + 120
+    while len(job.outputs()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    client.predict(api_name="/stop_live")
+    status = job.result(timeout=120)[2]
+    assert status.startswith("Stopped: "), status
+    assert 0 < int(re.search(r"Stopped: (\d+) steps", status).group(1)) < 3000

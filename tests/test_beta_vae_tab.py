@@ -7,10 +7,11 @@ import json
 import re
 import time
 
+import gradio as gr
 import pytest
 from gradio_client.exceptions import AppError
 
-from gen_core.ui.beta_vae import BetaSweep
+from gen_core.ui.beta_vae import BetaSweep, BetaVAETab
 from tests.conftest import ARTIFACTS
 
 SWEEP = BetaSweep.load()
@@ -116,8 +117,64 @@ def test_browser_beta_changes_the_traversal_grid(page):
     page.wait_for_function(f"(b) => ({src})() !== b", arg=before, timeout=60_000)
     page.wait_for_function("(t) => document.querySelector('#bvae-traversal .gtitle')?.textContent.startsWith(t)",
                            arg=f"β = {BETAS[0]}:", timeout=30_000)
+    # the live panel opens on step 0 of the run its controls describe
+    page.wait_for_function("() => document.querySelector('#bvae-live-status')?.innerText"
+                           ".startsWith('Step 0 of 1500: the untrained model (β = 4, seed 0)')", timeout=60_000)
     # the seed figure: one dot per trained run of the sweep
     page.locator("#bvae-seeds").scroll_into_view_if_needed()
     page.wait_for_selector("#bvae-seeds .js-plotly-plot .scatterlayer .point", timeout=60_000)
     time.sleep(1)
     page.screenshot(path=str(ARTIFACTS / "beta_vae_tab.png"), full_page=True)
+
+
+# --- live panel: step 0 before Train, seeded runs, Stop ------------------------------------------------------------
+
+def test_live_preview_shows_the_untrained_model_of_the_controls():
+    tab = BetaVAETab(SWEEP)
+    curves, mig, kl, recons, status = tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session={})
+    assert status.startswith("Step 0 of 1500: the untrained model (β = 4, seed 0)") and "Press **Train**" in status
+    traces = {t.name: t for t in curves.data}
+    assert set(traces) == {"reconstruction", "KL", "loss (recon + β·KL)"}
+    assert all(list(t.x) == [0] and t.mode == "markers" for t in traces.values())
+    # an untrained Bernoulli decoder outputs ~0.5 everywhere: about 64 * 64 * ln 2 = 2839 nats per image
+    assert 2000 < traces["reconstruction"].y[0] < 3500 and 0 <= traces["KL"].y[0] < 1
+    assert curves.layout.xaxis.range[1] == 1500                      # the axis spans the run to come
+    assert list(mig.data[0].x) == [0] and 0 <= mig.data[0].y[0] < 0.05
+    assert recons.shape[0] > 64 and len(kl.data[0].y) == 10
+    # the other objectives label their own loss; the same seed gives the same untrained weights
+    tc = tab.preview(6, 1500, 5e-4, 0, "β-TCVAE", 25, session={})
+    assert "loss (recon + KL + (β−1)·TC)" in {t.name for t in tc[0].data}
+    assert {t.name: t.y[0] for t in tc[0].data}["reconstruction"] == traces["reconstruction"].y[0]
+    other = tab.preview(4, 1500, 5e-4, 1, "β-VAE", 25, session={})
+    assert {t.name: t.y[0] for t in other[0].data}["reconstruction"] != traces["reconstruction"].y[0]
+
+
+def test_live_preview_leaves_a_running_or_half_typed_panel_alone():
+    tab = BetaVAETab(SWEEP)
+    session: dict = {}
+    skip = type(gr.skip())
+    assert all(isinstance(x, skip) for x in tab.preview(4, 10, 5e-4, 0, "β-VAE", 25, session=session))  # steps < 50
+    assert all(isinstance(x, skip) for x in tab.preview(4, 1500, "", 0, "β-VAE", 25, session=session))
+    run = tab.train_live(4, 50, 5e-4, 0, "β-VAE", 25, session=session)
+    next(run)                                                         # going: the preview must not draw over it
+    assert all(isinstance(x, skip) for x in tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session=session))
+    run.close()                                                       # over (here: abandoned), so it may again
+    assert not isinstance(tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session=session)[0], skip)
+
+
+def test_live_runs_of_one_seed_are_the_same_run():
+    tab = BetaVAETab(SWEEP)
+    finals = [list(tab.train_live(4, 50, 5e-4, 3, "β-VAE", 25, session={}))[-1] for _ in range(2)]
+    curves = [{t.name: list(t.y) for t in f[0].data} for f in finals]
+    assert curves[0] == curves[1]                                     # weights and batches both follow the seed
+
+
+def test_api_stop_ends_the_live_run_with_its_final_state(client):
+    job = client.submit(4, 20_000, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
+    deadline = time.time() + 180
+    while len(job.outputs()) < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    client.predict(api_name="/bvae_stop")
+    status = job.result(timeout=180)[4]
+    assert status.startswith("**Stopped.**"), status
+    assert 0 < int(re.search(r"step (\d+)/20000", status).group(1)) < 20_000

@@ -31,6 +31,13 @@ def test_encode_test_image_moves_the_sliders(page):
 
 def test_live_training_starts_and_stops(page):
     status = page.locator("#train-status")
+    # before Start: step 0 of the run the controls describe, redrawn when a control changes
+    assert status.inner_text().startswith("Step 0 of 600: the untrained VAE (8 latent dims, beta 1, seed 0)")
+    page.wait_for_selector("#train-curves .js-plotly-plot .scatterlayer .point", timeout=30_000)
+    page.locator("#train-seed input").fill("3")
+    page.locator("#train-seed input").press("Enter")
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('seed 3)')",
+                           timeout=30_000)
     page.locator("#train-start").click()
     page.wait_for_function("() => /step \\d+\\/600/.test(document.querySelector('#train-status').innerText)",
                            timeout=90_000)
@@ -40,7 +47,7 @@ def test_live_training_starts_and_stops(page):
     stopped_text = status.inner_text()
     page.wait_for_timeout(3000)
     assert status.inner_text() == stopped_text, "training kept streaming after Stop"
-    assert "Done" not in stopped_text
+    assert stopped_text.startswith("Stopped: "), stopped_text
     page.screenshot(path=str(ARTIFACTS / "latent_explorer_training.png"), full_page=True)
 
 

@@ -165,9 +165,11 @@ def code_variance(means: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED) -> dict[str, Any]:
+def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED,
+                         engine: Literal["eager", "frozen", "windowed"] = "windowed") -> dict[str, Any]:
     """Per-dim mean KL (nats), per-dim activity Var_x mu_d (:func:`code_variance`) and the MI matrix I(mu_d; v_f)
-    (nats, 20-bin histograms, as MIG) on n images.
+    (nats, 20-bin histograms, as MIG) on n images. ``engine``: :func:`encoder_mean_fn`'s; "eager" for a model
+    encoded once (a live run's frame), where tracing a faster graph would cost more than it saves.
 
     Returns ``{"kl_per_dim": (D,) list, "code_variance": (D,) list, "mutual_info": (D, F) nested list,
     "factor_names": [...]}``.
@@ -175,7 +177,7 @@ def latent_factor_report(model: VAE, n: int = N_HELD_OUT, seed: int = EVAL_SEED)
     model.eval()
     images, factors = held_out_images(n, seed)
     kl = kl_per_dim(model, images)
-    means = _encode_means(encoder_mean_fn(model), images)
+    means = _encode_means(encoder_mean_fn(model, engine=engine), images)
     mi = mutual_info_matrix(means, factors)
     return {"kl_per_dim": [round(float(v), 5) for v in kl],
             "code_variance": [round(float(v), 6) for v in code_variance(means)],

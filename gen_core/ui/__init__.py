@@ -40,7 +40,7 @@ def configure_torch() -> None:
     torch.set_num_threads(int(os.environ.get("GEN_CORE_TORCH_THREADS", "1")))
 
 
-_WARM_UPS: list[Callable[[], None]] = []   # more work for warm_up_in_background, registered by build_app (the CycleGAN gallery)
+_WARM_UPS: list[Callable[[], None]] = []   # more work for warm_up_in_background, registered by build_app (the CycleGAN gallery, step-0 previews)
 
 
 def warm_up_in_background() -> None:
@@ -76,6 +76,8 @@ def build_app() -> gr.Blocks:
             demo.load(flw.page_load[0], None, flw.page_load[1], api_name=False)
         if bvae.sweep.models:
             demo.load(bvae.show, bvae.load_inputs, bvae.load_outputs, api_name=False)
+        demo.load(bvae.preview, bvae.live_inputs, bvae.live_outputs, api_name=False)
+        _WARM_UPS.append(bvae.warm_up)
         if cg.page_load is not None:
             demo.load(*cg.page_load, api_name=False)
             _WARM_UPS.append(cg.warm_up)

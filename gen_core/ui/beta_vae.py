@@ -50,6 +50,9 @@ SEED_MAX = 2**31 - 1
 UPDATE_S = 1.0                         # seconds between streamed updates, at least
 MIG_EVERY_S = 10.0                     # the live MIG estimate (2,000 encoded images) at most this often
 LIVE_MIG_N = 2000
+MIG_SERIES = "MIG (2,000 points)"
+LIVE_KEY = "beta_vae_live"
+LIVE_DEFAULTS = (4.0, 1500, 5e-4, 0, "β-VAE", 25.0)  # β, steps, lr, seed, objective, capacity: the controls' start
 FACTOR_LABELS = ("shape", "scale", "orientation", "x position", "y position")
 RESPONSE_TICKS = [np.degrees(v).tolist() if v is ORIENTATIONS else v.tolist() for v in FACTOR_VALUES]  # orientation in °
 RESPONSE_FACTORS = ("shape (1 square, 2 ellipse, 3 heart)", "scale", "orientation (°)", "x position", "y position")
@@ -274,6 +277,8 @@ class BetaVAETab:
         self.sweep = sweep
         self.load_inputs: list[Any] = []    # what the page load shows (set by build_tab)
         self.load_outputs: list[Any] = []
+        self.live_inputs: list[Any] = []    # the live panel's controls and outputs (preview on page load)
+        self.live_outputs: list[Any] = []
         self._responses: dict[str, list[np.ndarray]] = {}   # per shipped model, computed on first view
         self._responses_lock = threading.Lock()
 
@@ -327,69 +332,138 @@ class BetaVAETab:
         """Train a fresh beta-VAE, beta-TCVAE or AnnealedVAE (``beta`` is then its gamma, and the capacity rises
         from 0 to ``capacity`` nats over the run) on dSprites, streaming loss curves, a cheap MIG, per-dim KL and
         reconstructions."""
+        run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
+        stop = register_run(session, LIVE_KEY)
+        try:
+            data = DSpritesBatches(run.cfg.batch_size, run.cfg.seed, pick_device(run.cfg.device))
+            pace = Pace(UPDATE_S)
+            t0 = time.perf_counter()
+
+            def status(step: int, head: str) -> str:
+                elapsed = time.perf_counter() - t0
+                return f"{head} step {step}/{run.cfg.steps} · {run.summary} · {step / max(elapsed, 1e-9):.1f} " \
+                       f"steps/s · {elapsed:.0f} s"
+
+            for ev in train(run.model, data, run.cfg, cancel=stop):
+                if ev.kind == "step":
+                    run.record(ev.step, ev.metrics)
+                    if ev.step < run.cfg.steps and pace.due():
+                        yield pace.timed(lambda: run.frame(ev.step, False, lambda: status(ev.step, "Training…")))
+                elif ev.kind == "diverged":
+                    yield [gr.skip(), gr.skip(), gr.skip(), gr.skip(), ev.message]
+                    return
+                elif ev.kind in ("done", "cancelled"):
+                    head = "**Stopped.**" if stop.is_set() else "**Done.**"
+                    yield run.frame(ev.step, True, lambda: status(ev.step, head))
+        finally:
+            stop.set()                 # over: a preview may draw on the panels again
+
+    def preview(self, beta: Any, steps: Any, lr: Any, seed: Any, objective: Any = "β-VAE", capacity: Any = 25.0,
+                session: dict[str, Any] | None = None) -> list[Any]:
+        """Step 0 of the run these controls would start, in the live outputs' order: the untrained model's loss
+        terms on its first training batch, MIG, per-dim KL and reconstructions. Leaves the panels alone
+        (``gr.skip``) while this session's live run is going or a value is rejected (Train names what is wrong)."""
+        going = session.get(LIVE_KEY) if session else None
+        if isinstance(going, threading.Event) and not going.is_set():
+            return [gr.skip()] * 5
+        try:
+            run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
+        except gr.Error:
+            return [gr.skip()] * 5
+        return run.step0()
+
+    def stop(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's live run between two steps (it then sends its final state)."""
+        stop_run(session, LIVE_KEY)
+
+    def warm_up(self) -> None:
+        """Compute the live panels' step-0 preview of the default settings (seed 0: ~1.5 s on one core), so that
+        the first visitor's page load finds it cached (see ``gen_core.ui.warm_up_in_background``)."""
+        self.preview(*LIVE_DEFAULTS)
+
+
+class LiveBetaRun:
+    """The model, settings and histories of one live run of the β-VAE tab, and its panels at any step."""
+
+    def __init__(self, beta: Any, steps: Any, lr: Any, seed: Any, objective: Any, capacity: Any) -> None:
         kind = LIVE_OBJECTIVES[choice(objective, "Objective", list(LIVE_OBJECTIVES))]
         annealed = kind == "annealed_vae"
         b = number(beta, "γ" if annealed else "β", *(GAMMA_RANGE if annealed else BETA_RANGE))
         c_max = number(capacity, "Capacity C", *CAPACITY_RANGE)
-        cfg = TrainConfig(steps=integer(steps, "Steps", *LIVE_STEPS), batch_size=64,
-                          lr=number(lr, "Learning rate", *LIVE_LR), seed=integer(seed, "Seed", 0, SEED_MAX),
-                          log_every=10, device="auto")
-        model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b, objective=kind, capacity_max=c_max,
-                              capacity_steps=cfg.steps))
-        shown, _ = DSprites().sample(6, 4321)
-        loss_name = LOSS_NAMES[kind]
-        history: dict[str, tuple[list[float], list[float]]] = {"reconstruction": ([], []), "KL": ([], []),
-                                                               loss_name: ([], [])}
-        keys = [("recon", "reconstruction"), ("kl", "KL"), ("loss", loss_name)]
+        self.cfg = TrainConfig(steps=integer(steps, "Steps", *LIVE_STEPS), batch_size=64,
+                               lr=number(lr, "Learning rate", *LIVE_LR), seed=integer(seed, "Seed", 0, SEED_MAX),
+                               log_every=10, device="auto")
+        torch.manual_seed(self.cfg.seed)          # the initial weights depend on the seed only
+        self.model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b, objective=kind,
+                                   capacity_max=c_max, capacity_steps=self.cfg.steps))
+        self.annealed = annealed
+        self.shown, _ = DSprites().sample(6, 4321)
+        self.history: dict[str, tuple[list[float], list[float]]] = {"reconstruction": ([], []), "KL": ([], []),
+                                                                    LOSS_NAMES[kind]: ([], [])}
+        self.keys = [("recon", "reconstruction"), ("kl", "KL"), ("loss", LOSS_NAMES[kind])]
         if annealed:
-            history["capacity C"] = ([], [])
-            keys.append(("capacity", "capacity C"))
-        label = {"beta_vae": f"β = {b:g}", "beta_tcvae": f"β-TCVAE, β = {b:g}",
-                 "annealed_vae": f"AnnealedVAE, γ = {b:g}, C → {c_max:g} nats"}[kind]
-        migs: dict[str, tuple[list[float], list[float]]] = {"MIG (2,000 points)": ([], [])}
-        t0 = time.perf_counter()
-        last_mig = -MIG_EVERY_S
+            self.history["capacity C"] = ([], [])
+            self.keys.append(("capacity", "capacity C"))
+        self.label = {"beta_vae": f"β = {b:g}", "beta_tcvae": f"β-TCVAE, β = {b:g}",
+                      "annealed_vae": f"AnnealedVAE, γ = {b:g}, C → {c_max:g} nats"}[kind]
+        self.migs: dict[str, tuple[list[float], list[float]]] = {MIG_SERIES: ([], [])}
+        self.last_mig = -MIG_EVERY_S
+        self.active = 0
 
-        def render(step: int, final: bool) -> list[Any]:
-            nonlocal last_mig
-            if final or time.perf_counter() - last_mig >= MIG_EVERY_S:
-                migs["MIG (2,000 points)"][0].append(step)
-                migs["MIG (2,000 points)"][1].append(mig_estimate(model, LIVE_MIG_N, seed=cfg.seed))
-                last_mig = time.perf_counter()
-            kl_dims, active, recon_grid = _live_kl(model, shown)
-            curves = loss_curves(history, title=f"{label}: training loss terms", y_title="nats per image",
-                                 log_y=annealed)              # gamma |KL - C| dwarfs the KL and C it compares
-            mig_fig = loss_curves(migs, title="MIG estimate (higher: one dim per factor)", y_title="MIG")
-            kl = bar_chart([f"z{d}" for d in range(10)], kl_dims, y_title="nats",
-                           title=f"mean KL per latent dim · {sum(kl_dims):.1f} nats in all<br>{active} of 10 dims "
-                                 f"move with the image (Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
-            elapsed = time.perf_counter() - t0
-            head = ("**Stopped.**" if stop.is_set() else "**Done.**") if final else "Training…"
-            last = migs["MIG (2,000 points)"][1][-1]
-            status = (f"{head} step {step}/{cfg.steps} · MIG {last:.3f} · {active} of 10 dims active "
-                      f"(Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g}) · {step / max(elapsed, 1e-9):.1f} "
-                      f"steps/s · {elapsed:.0f} s")
-            return [curves, mig_fig, kl, recon_grid, status]
+    def record(self, step: int, metrics: dict[str, Any]) -> None:
+        """Add one logged step's loss terms to the curves."""
+        for key, name in self.keys:
+            self.history[name][0].append(step)
+            self.history[name][1].append(float(metrics[key]))
 
-        stop = register_run(session, "beta_vae_live")
-        data = DSpritesBatches(cfg.batch_size, cfg.seed, pick_device(cfg.device))
-        pace = Pace(UPDATE_S)
-        for ev in train(model, data, cfg, cancel=stop):
-            if ev.kind == "step":
-                for key, name in keys:
-                    history[name][0].append(ev.step)
-                    history[name][1].append(float(ev.metrics[key]))
-                if ev.step < cfg.steps and pace.due():
-                    yield pace.timed(render, ev.step, False)
-            elif ev.kind == "diverged":
-                yield [gr.skip(), gr.skip(), gr.skip(), gr.skip(), ev.message]
-                return
-            elif ev.kind in ("done", "cancelled"):
-                yield render(ev.step, True)
+    @property
+    def summary(self) -> str:
+        """The last MIG estimate and active-dim count, for a status line."""
+        return (f"MIG {self.migs[MIG_SERIES][1][-1]:.3f} · {self.active} of 10 dims active "
+                f"(Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
 
-    def stop(self, session: dict[str, Any] | None) -> None:
-        """Stop this session's live run between two steps (it then sends its final state)."""
-        stop_run(session, "beta_vae_live")
+    def frame(self, step: int, final: bool, status: Any,
+              measured: tuple[list[float], int, np.ndarray] | None = None) -> list[Any]:
+        """Curves, MIG, per-dim KL, reconstructions and ``status()`` at ``step``; the MIG is re-estimated at the
+        end and at most every ``MIG_EVERY_S`` seconds. ``measured``: the per-dim KL, active count and
+        reconstructions when already known (:func:`_live_kl`)."""
+        model = self.model
+        if final or time.perf_counter() - self.last_mig >= MIG_EVERY_S:
+            self.migs[MIG_SERIES][0].append(step)
+            self.migs[MIG_SERIES][1].append(mig_estimate(model, LIVE_MIG_N, seed=self.cfg.seed))
+            self.last_mig = time.perf_counter()
+        kl_dims, self.active, recon_grid = measured if measured is not None else _live_kl(model, self.shown)
+        span = self.cfg.steps if step == 0 else None            # a preview's axis spans the run to come
+        curves = loss_curves(self.history, title=f"{self.label}: training loss terms", y_title="nats per image",
+                             log_y=self.annealed, x_max=span)   # gamma |KL - C| dwarfs the KL and C it compares
+        mig_fig = loss_curves(self.migs, title="MIG estimate (higher: one dim per factor)", y_title="MIG", x_max=span)
+        kl = bar_chart([f"z{d}" for d in range(10)], kl_dims, y_title="nats",
+                       title=f"mean KL per latent dim · {sum(kl_dims):.1f} nats in all<br>{self.active} of 10 dims "
+                             f"move with the image (Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
+        return [curves, mig_fig, kl, recon_grid, status()]
+
+    def step0(self) -> list[Any]:
+        """The panels before the first step: the loss terms of the untrained model on its first training batch,
+        and its MIG, per-dim KL and reconstructions (the same for every β and objective of a seed: cached)."""
+        with torch.no_grad():
+            batch = DSpritesBatches(self.cfg.batch_size, self.cfg.seed).next_batch()
+            self.record(0, {k: float(v) for k, v in self.model(batch, step=0).items()})
+        with _STEP0_LOCK:
+            if self.cfg.seed not in _STEP0:
+                if len(_STEP0) >= STEP0_CACHED:
+                    _STEP0.clear()
+                _STEP0[self.cfg.seed] = (mig_estimate(self.model, LIVE_MIG_N, seed=self.cfg.seed),
+                                         _live_kl(self.model, self.shown))
+            mig, measured = _STEP0[self.cfg.seed]
+        self.migs[MIG_SERIES] = ([0], [mig])
+        self.last_mig = time.perf_counter()
+        return self.frame(0, False, lambda: f"Step 0 of {self.cfg.steps}: the untrained model ({self.label}, "
+                                            f"seed {self.cfg.seed}) · {self.summary}. Press **Train**.", measured)
+
+
+_STEP0: dict[int, tuple[float, tuple[list[float], int, np.ndarray]]] = {}   # seed -> untrained MIG and _live_kl
+_STEP0_LOCK = threading.Lock()
+STEP0_CACHED = 16
 
 
 @torch.no_grad()
@@ -400,7 +474,7 @@ def _live_kl(model: VAE, shown: torch.Tensor) -> tuple[list[float], int, np.ndar
     was_training = model.training
     model.eval()
     try:
-        report = latent_factor_report(model, n=2000)
+        report = latent_factor_report(model, n=2000, engine="eager")   # a new model each frame: no tracing
         active = sum(v > ACTIVE_VARIANCE for v in report["code_variance"])
         recon = model.decode(model.encode(shown.to(next(model.parameters()).device))[0]).cpu()
         return report["kl_per_dim"], active, tile_images(torch.cat([shown, recon]), ncol=len(shown), scale=2, pad=PAD)
@@ -483,16 +557,16 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "for with the same shifted, widened posterior for every image, which carries no information: "
                     "KL = I(x; z) + KL(q(z) ‖ p(z)), and only the first term codes anything (docs/beta_vae.md).")
         with gr.Row():
-            objective = gr.Radio(list(LIVE_OBJECTIVES), value="β-VAE", label="Objective", elem_id="bvae-objective")
-            live_beta = Number(value=4, minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
+            objective = gr.Radio(list(LIVE_OBJECTIVES), value=LIVE_DEFAULTS[4], label="Objective", elem_id="bvae-objective")
+            live_beta = Number(value=LIVE_DEFAULTS[0], minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
                                elem_id="bvae-live-beta")
-            capacity = Number(value=25, minimum=CAPACITY_RANGE[0], maximum=CAPACITY_RANGE[1],
+            capacity = Number(value=LIVE_DEFAULTS[5], minimum=CAPACITY_RANGE[0], maximum=CAPACITY_RANGE[1],
                               label="AnnealedVAE: final capacity C (nats)", elem_id="bvae-capacity")
         with gr.Row():
-            steps = Number(value=1500, precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1], label="Steps",
+            steps = Number(value=LIVE_DEFAULTS[1], precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1], label="Steps",
                            elem_id="bvae-steps")
-            lr = Number(value=5e-4, minimum=LIVE_LR[0], maximum=LIVE_LR[1], label="Learning rate")
-            live_seed = Number(value=0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed")
+            lr = Number(value=LIVE_DEFAULTS[2], minimum=LIVE_LR[0], maximum=LIVE_LR[1], label="Learning rate")
+            live_seed = Number(value=LIVE_DEFAULTS[3], precision=0, minimum=0, maximum=SEED_MAX, label="Seed")
             train_btn = gr.Button("Train", variant="primary", elem_id="bvae-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="bvae-stop")
         live_status = gr.Markdown(elem_id="bvae-live-status")
@@ -513,8 +587,13 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             component.release(tab.show, inputs, outputs, api_name=False)
         rand.click(tab.random_factors, seed, [shape, scale, orientation, pos_x, pos_y, seed],
                    api_name="bvae_random").then(tab.show, inputs, outputs, api_name=False)
-        train_btn.click(tab.train_live, [live_beta, steps, lr, live_seed, objective, capacity, session],
-                        [curves, mig_plot, live_kl, recons, live_status], api_name="bvae_train")
+        live_inputs = [live_beta, steps, lr, live_seed, objective, capacity, session]
+        live_outputs = [curves, mig_plot, live_kl, recons, live_status]
+        train_btn.click(tab.train_live, live_inputs, live_outputs, api_name="bvae_train")
+        for control in (objective, live_beta, capacity, steps, lr, live_seed):
+            control.change(tab.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
+                           trigger_mode="always_last")
         stop_btn.click(tab.stop, session, None, api_name="bvae_stop", queue=False)
         tab.load_inputs, tab.load_outputs = inputs, outputs
+        tab.live_inputs, tab.live_outputs = live_inputs, live_outputs
     return tab

@@ -8,6 +8,7 @@ run creates is shared, and the Stop button cancels it between steps.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,9 @@ from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from gen_core.metrics.likelihood import kl_per_dim
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
+from gen_core.train.loop import TensorBatches
 from gen_core.ui import conditional
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number
+from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number, register_run, stop_run
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
 
 SLIDER_MODEL = "vae-fmnist-16"
@@ -32,6 +34,10 @@ SCALE = 8                # 28 px -> 224 px on screen
 N_TEST = 10_000
 LIVE_MAX_STEPS = 3000
 LIVE_SHOW = 8            # test images reconstructed during live training
+LIVE_KEY = "explorer_live"
+LIVE_SERIES = (("loss", "-ELBO"), ("kl", "KL"), ("recon", "reconstruction"))   # (metric, curve name)
+LIVE_TITLE = "Live training (training batches)"
+LIVE_DEFAULTS = (600, 8, 1.0, 1e-3, 0)   # steps, latent dims, beta, lr, seed: the controls' start
 
 EXPLAINER = r"""
 A VAE compresses each image $x$ into a Gaussian $q(z\mid x)=\mathcal N(\mu(x),\operatorname{diag}\sigma^2(x))$
@@ -180,42 +186,89 @@ class LatentExplorer:
         return tile_images(self.m.vae2d.decode_grid(n=15, extent=MAP_RANGE), ncol=15, pad=0)
 
     # -- live training ---------------------------------------------------------------------------------------
-    def train_live(self, steps: Any, latent_dim: Any, beta: Any, lr: Any, seed: Any) -> Iterator[list[Any]]:
-        """Train a small VAE from scratch, streaming curves, reconstructions and a status line."""
+    def _live_run(self, steps: Any, latent_dim: Any, beta: Any, lr: Any, seed: Any) -> tuple[VAE, TrainConfig]:
+        """The untrained model and settings of the live run these controls describe (values checked)."""
         cfg = TrainConfig(steps=integer(steps, "Steps", 20, LIVE_MAX_STEPS), batch_size=64,
                           lr=number(lr, "Learning rate", 1e-5, 1e-2), seed=integer(seed, "Seed", 0, 2**31 - 1),
                           log_every=20, sample_every=100, device="auto")
-        model = VAE(VAEConfig(latent_dim=integer(latent_dim, "Latent dims", 1, 32), channels=16, hidden=128,
-                              beta=number(beta, "beta", 0.0, 16.0)))
+        config = VAEConfig(latent_dim=integer(latent_dim, "Latent dims", 1, 32), channels=16, hidden=128,
+                           beta=number(beta, "beta", 0.0, 16.0))
+        torch.manual_seed(cfg.seed)          # the initial weights depend on the seed only
+        return VAE(config), cfg
+
+    def _recon_grid(self, reconstructions: torch.Tensor) -> np.ndarray:
+        """Test images (top row) over ``reconstructions`` of them (bottom row)."""
+        return tile_images(torch.cat([self.m.test_images[:LIVE_SHOW], reconstructions.cpu()]), ncol=LIVE_SHOW,
+                           scale=3)
+
+    def train_live(self, steps: Any, latent_dim: Any, beta: Any, lr: Any, seed: Any,
+                   session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+        """Train a small VAE from scratch, streaming curves, reconstructions and a status line."""
+        model, cfg = self._live_run(steps, latent_dim, beta, lr, seed)
         shown = self.m.test_images[:LIVE_SHOW]
-        history: dict[str, tuple[list[float], list[float]]] = {"-ELBO": ([], []), "KL": ([], []),
-                                                               "reconstruction": ([], [])}
-        recon_img = tile_images(torch.cat([shown, torch.zeros_like(shown)]), ncol=LIVE_SHOW, scale=3)
+        history: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for _, name in LIVE_SERIES}
+        recon_img = self._recon_grid(torch.zeros_like(shown))
 
         def sample_fn(m: VAE) -> torch.Tensor:
             device = next(m.parameters()).device
             return m.decode(m.encode(shown.to(device))[0])
 
-        train_images = load_fashion_mnist("train").images
-        for ev in train(model, train_images, cfg, sample_fn=sample_fn):
-            if ev.kind == "step":
-                for key, name in (("loss", "-ELBO"), ("kl", "KL"), ("recon", "reconstruction")):
-                    history[name][0].append(ev.step)
-                    history[name][1].append(ev.metrics[key])
-                status = (f"step {ev.step}/{cfg.steps} · -ELBO {ev.metrics['loss']:.1f} · KL {ev.metrics['kl']:.1f} "
-                          f"nats · {ev.metrics['steps_per_s']:.0f} steps/s")
-                yield [loss_curves(history, "Live training (training batches)"), recon_img, status]
-            elif ev.kind == "samples":
-                recon_img = tile_images(torch.cat([shown, ev.images]), ncol=LIVE_SHOW, scale=3)
-                yield [loss_curves(history, "Live training (training batches)"), recon_img,
-                       f"step {ev.step}/{cfg.steps} · reconstructions updated"]
-            elif ev.kind == "diverged":
-                yield [loss_curves(history), recon_img, ev.message]
-                return
-            elif ev.kind == "done":
-                yield [loss_curves(history, "Live training (training batches)"), recon_img,
-                       f"Done: {ev.step} steps in {ev.metrics['wall_time_s']:.0f} s. Top row: test images; "
-                       f"bottom row: their reconstructions."]
+        stop = register_run(session, LIVE_KEY)
+        t0 = time.perf_counter()
+        try:
+            for ev in train(model, load_fashion_mnist("train").images, cfg, sample_fn=sample_fn, cancel=stop):
+                if ev.kind == "step":
+                    for key, name in LIVE_SERIES:
+                        history[name][0].append(ev.step)
+                        history[name][1].append(ev.metrics[key])
+                    status = (f"step {ev.step}/{cfg.steps} · -ELBO {ev.metrics['loss']:.1f} · KL "
+                              f"{ev.metrics['kl']:.1f} nats · {ev.metrics['steps_per_s']:.0f} steps/s")
+                    yield [loss_curves(history, LIVE_TITLE), recon_img, status]
+                elif ev.kind == "samples":
+                    recon_img = self._recon_grid(ev.images)
+                    yield [loss_curves(history, LIVE_TITLE), recon_img,
+                           f"step {ev.step}/{cfg.steps} · reconstructions updated"]
+                elif ev.kind == "diverged":
+                    yield [loss_curves(history), recon_img, ev.message]
+                    return
+                elif ev.kind in ("done", "cancelled"):
+                    with torch.no_grad():
+                        recon_img = self._recon_grid(sample_fn(model.eval()))
+                    head = "Stopped" if ev.kind == "cancelled" else "Done"
+                    yield [loss_curves(history, LIVE_TITLE), recon_img,
+                           f"{head}: {ev.step} steps in {time.perf_counter() - t0:.0f} s. Top row: test images; "
+                           f"bottom row: their reconstructions."]
+        finally:
+            stop.set()                 # over: a preview may draw on the panels again
+
+    def preview(self, steps: Any, latent_dim: Any, beta: Any, lr: Any, seed: Any,
+                session: dict[str, Any] | None = None) -> list[Any]:
+        """Step 0 of the run these controls would start, in the live outputs' order: the untrained model's loss
+        terms on its first training batch, its reconstructions, a status line. Leaves the panels alone
+        (``gr.skip``) while this session's run is going or a value is rejected (Start names what is wrong)."""
+        going = session.get(LIVE_KEY) if session else None
+        if isinstance(going, threading.Event) and not going.is_set():
+            return [gr.skip()] * 3
+        try:
+            model, cfg = self._live_run(steps, latent_dim, beta, lr, seed)
+        except gr.Error:
+            return [gr.skip()] * 3
+        model.eval()
+        with torch.no_grad():
+            batches = TensorBatches(load_fashion_mnist("train").images, cfg.batch_size, cfg.seed,
+                                    torch.device("cpu"), transform=model.preprocess)
+            terms = model(batches.next_batch(), step=0)
+            recon = model.decode(model.encode(self.m.test_images[:LIVE_SHOW])[0])
+        history = {name: ([0], [float(terms[key])]) for key, name in LIVE_SERIES}
+        return [loss_curves(history, f"Step 0 of {cfg.steps} (untrained, first training batch)", x_max=cfg.steps),
+                self._recon_grid(recon),
+                f"Step 0 of {cfg.steps}: the untrained VAE ({model.latent_dim} latent dims, beta {model.config.beta:g}, "
+                f"seed {cfg.seed}) · -ELBO {float(terms['loss']):.1f} · KL {float(terms['kl']):.2f} nats. "
+                f"Press **Start training**."]
+
+    def stop(self, session: dict[str, Any] | None) -> None:
+        """Stop this session's live run between two steps (it then sends its final state)."""
+        stop_run(session, LIVE_KEY)
 
 
 def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.components.Component]]:
@@ -294,23 +347,30 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
         gr.Markdown("### Live training\nTrain a small VAE (8 latent dims by default) from scratch on the 60,000 "
                     "training images. Your run is yours alone; Stop cancels it.")
         with gr.Row():
-            live_steps = Slider(20, LIVE_MAX_STEPS, value=600, step=20, label="Steps")
-            live_dim = Slider(1, 32, value=8, step=1, label="Latent dims")
-            live_beta = Slider(0.0, 16.0, value=1.0, step=0.5, label="beta (KL weight)")
-            live_lr = Number(value=1e-3, label="Learning rate")
-            live_seed = Number(value=0, precision=0, label="Seed")
+            live_steps = Slider(20, LIVE_MAX_STEPS, value=LIVE_DEFAULTS[0], step=20, label="Steps")
+            live_dim = Slider(1, 32, value=LIVE_DEFAULTS[1], step=1, label="Latent dims")
+            live_beta = Slider(0.0, 16.0, value=LIVE_DEFAULTS[2], step=0.5, label="beta (KL weight)")
+            live_lr = Number(value=LIVE_DEFAULTS[3], label="Learning rate")
+            live_seed = Number(value=LIVE_DEFAULTS[4], precision=0, label="Seed", elem_id="train-seed")
         with gr.Row():
             start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
-        status = gr.Markdown(elem_id="train-status")
+        step0 = ex.preview(*LIVE_DEFAULTS)
+        status = gr.Markdown(step0[2], elem_id="train-status")
         with gr.Row():
-            curves = gr.Plot(label="Loss curves", elem_id="train-curves")
-            recons = gr.Image(format="png", label="Test images (top) and reconstructions (bottom)",
+            curves = gr.Plot(step0[0], label="Loss curves", elem_id="train-curves")
+            recons = gr.Image(step0[1], format="png", label="Test images (top) and reconstructions (bottom)",
                               interactive=False, elem_id="train-recons", height=260)
-        run = start_btn.click(ex.train_live, [live_steps, live_dim, live_beta, live_lr, live_seed],
-                              [curves, recons, status], api_name="train_live", concurrency_limit=2,
-                              concurrency_id="live-training")
-        stop_btn.click(None, None, None, cancels=[run], api_name=False)
+        session = gr.State({})
+        live_inputs = [live_steps, live_dim, live_beta, live_lr, live_seed, session]
+        live_outputs = [curves, recons, status]
+        start_btn.click(ex.train_live, live_inputs, live_outputs, api_name="train_live", concurrency_limit=2,
+                        concurrency_id="live-training")
+        stop_btn.click(ex.stop, session, None, api_name="stop_live", queue=False)
+        for control in (live_steps, live_dim, live_beta, live_lr, live_seed):
+            control.change(ex.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
+                           trigger_mode="always_last")
+        ex.live_inputs, ex.live_outputs = live_inputs, live_outputs
 
     return ex, [map_plot, point_img, manifold, strip]
 
