@@ -267,3 +267,10 @@ def test_browser_1d_live_training_and_stop(page):
         "() => document.querySelector('#flows-panel-1d .js-plotly-plot').layout.title.text")
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#flows-panel-1d").screenshot(path=str(ARTIFACTS / "flows_tab_1d_stopped.png"))
+
+
+def test_a_gap_that_rounds_to_zero_has_no_minus_sign():
+    from gen_core.ui.flows import _fmt_gap
+    assert "gap ≈ KL(p‖q) **0.000** nats" in _fmt_gap(-0.4814, -0.4811)
+    assert "gap ≈ KL(p‖q) **-0.012** nats" in _fmt_gap(-0.493, -0.481)     # a real negative estimate stays negative
+    assert "gap ≈ KL(p‖q) **0.029** nats" in _fmt_gap(-1.045, -1.074, 0.003)

@@ -200,9 +200,12 @@ def _target_grid(name: str, std: float | None) -> DensityGrid:
 
 
 def _fmt_gap(nll: float, entropy: float, nll_se: float | None = None) -> str:
+    """The status line's test NLL, true entropy and their gap; a gap that rounds to zero reads 0.000, not -0.000
+    (a KL is >= 0: a slightly negative estimate is the NLL's sampling noise)."""
     se = f" ± {nll_se:.3f}" if nll_se is not None else ""
+    gap = round(nll - entropy, 3) or 0.0          # -0.0 is falsy: no minus sign on a zero
     return (f"test NLL **{nll:.3f}**{se} nats · true entropy H(p) **{entropy:.3f}** · "
-            f"gap ≈ KL(p‖q) **{nll - entropy:.3f}** nats")
+            f"gap ≈ KL(p‖q) **{gap:.3f}** nats")
 
 
 class FlowsTab:
