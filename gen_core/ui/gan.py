@@ -404,7 +404,7 @@ class GANLab:
         (run,), s = runs, runs[0].settings
         with one_thread():
             panels = run.panels(run_title(s, "step 0 (untrained)"))
-            curves = gan_curves({"run": run.history}, run.report.n_modes)
+            curves = gan_curves({"run": run.history}, run.report.n_modes, x_max=s.steps)
             timeline = snapshot_timeline([], run.centres.numpy(), run.target.bounds)
         return [panels, curves, timeline,
                 f"Step 0 of {s.steps}: the untrained generator of seed {s.seed}. Press **Start training**.",
@@ -541,7 +541,8 @@ class GANLab:
         with one_thread():
             figures = [a.panels(run_title(sa, "step 0 (untrained)", "A: ")),
                        b.panels(run_title(sb, "step 0 (untrained)", "B: ")),
-                       gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B")]
+                       gan_curves({"A": a.history, "B": b.history}, a.report.n_modes, title="A vs B",
+                                  x_max=sa.steps)]
         return [*figures, f"Step 0 of {sa.steps}: A and B start from the same untrained generator (seed {sa.seed}) "
                           f"and read the same batches. Press **Start A/B**."]
 

@@ -214,9 +214,11 @@ def live_panels(real: np.ndarray, fake: np.ndarray, centres: np.ndarray, capture
     return StreamFigure(traces, layout)
 
 
-def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training curves", height: int = 380) -> StreamFigure:
+def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training curves", height: int = 380,
+               x_max: int | None = None) -> StreamFigure:
     """Left: discriminator and generator losses; right: modes captured and % high-quality samples (2,500 samples,
-    EVALUATION.md protocol). Several runs (A/B) are overlaid, one colour per run; G dashed, HQ% dotted."""
+    EVALUATION.md protocol). Several runs (A/B) are overlaid, one colour per run; G dashed, HQ% dotted. ``x_max``
+    fixes both step axes to [0, x_max] (a step-0 preview shows the span of the run to come)."""
     layout: dict[str, Any] = dict(
         xaxis=dict(domain=[0.0, 0.44], title=dict(text="generator step"), anchor="y"),
         yaxis=dict(title=dict(text="loss (batch mean)"), anchor="x"),
@@ -240,6 +242,8 @@ def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training
         traces.append(dict(type="scatter", x=np.asarray(h.eval_steps), y=_r(h.high_quality_pct, 1), mode="lines",
                            name=f"{prefix}% HQ", line=dict(color=colour or PALETTE[3], width=1.5, dash="dot"),
                            xaxis="x2", yaxis="y3"))
+    if x_max is not None:
+        layout["xaxis"]["range"] = layout["xaxis2"]["range"] = [0, x_max]
     layout.update(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)))
     layout["margin"] = dict(l=50, r=50, t=50, b=40)
     layout["legend"] = dict(orientation="h", y=-0.22, x=0.5, xanchor="center")
