@@ -312,7 +312,8 @@ class _ToyRun:
                          title=f"λ = {self.lam:g}, step {step}")
         status = (f"{note} Step {step} of {self.steps}; λ = {self.lam:g}; seed {self.seed}; cycle error mean "
                   f"|F(G(x)) − x| on {TOY_EVAL_N} held-out ring points = **{cyc:.3f}**.")
-        return [fig, cycle_curve(self.hist["step"], self.hist["cycle"], self.hist["d"]), status]
+        span = None if self.hist["step"] else self.steps        # before the first step: the run's span
+        return [fig, cycle_curve(self.hist["step"], self.hist["cycle"], self.hist["d"], x_max=span), status]
 
 
 def _direction_update(pair: Any) -> Any:

@@ -81,12 +81,16 @@ def toy_figure(a: Tensor, b: Tensor, g_a: Tensor, f_g_a: Tensor, bounds: tuple[f
     return fig
 
 
-def cycle_curve(steps: Sequence[int], cycle: Sequence[float], d_loss: Sequence[float]) -> go.Figure:
-    """Cycle L1 of A and the discriminators' loss against the step of a live toy run."""
+def cycle_curve(steps: Sequence[int], cycle: Sequence[float], d_loss: Sequence[float],
+                x_max: int | None = None) -> go.Figure:
+    """Cycle L1 of A and the discriminators' loss against the step of a live toy run; ``x_max`` fixes the step
+    axis to [0, x_max] (a step-0 preview shows the span of the run to come)."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=list(steps), y=list(cycle), mode="lines", name="cycle L1 ||F(G(x)) - x||",
                              line=dict(color=PALETTE[3])))
     fig.add_trace(go.Scatter(x=list(steps), y=list(d_loss), mode="lines", name="D loss (LSGAN, A + B)",
                              line=dict(color=PALETTE[0])))
     fig.update_layout(title="Live run", xaxis_title="step", yaxis_title="loss", **{**LAYOUT, "height": 300})
+    if x_max is not None:
+        fig.update_xaxes(range=[0, x_max])
     return fig
