@@ -325,6 +325,31 @@ def test_live_training_finishes_with_held_out_numbers(client):
     assert gap == pytest.approx(estimate - analytic, abs=0.011)
 
 
+def test_live_preview_is_step_0_of_the_run_the_controls_describe():
+    import gradio as gr
+
+    from gen_core.ui.avb import AVBPanel, LiveAVB
+    panel, session = AVBPanel(None), {}
+    fig, image, status = panel.preview("2", "quadratic", 2, 600, 3, session=session)
+    assert status.startswith("Step 0 of 600: the untrained model (seed 3)") and status.endswith("Press **Train AVB**.")
+    (ana, est) = fig.data
+    assert list(ana.x) == list(est.x) == [0] and ana.mode == est.mode == "markers"
+    assert fig.layout.xaxis.range[1] == 600 and image.shape[1] > image.shape[0]
+    # an untrained encoder sits near the prior: both KL numbers are near 0 and the status shows them
+    assert abs(ana.y[0]) < 1 and abs(est.y[0]) < 1
+    assert f"estimate **{est.y[0]:.2f}** vs analytic **{ana.y[0]:.2f}** nats" in status
+    # the same seed builds the same untrained weights the run will start from
+    a, b = LiveAVB("2", "quadratic", 2, 600, 3), LiveAVB("2", "quadratic", 2, 600, 3)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+    skip = type(gr.skip())
+    assert all(isinstance(x, skip) for x in panel.preview("3", "quadratic", 2, 600, 3, session=session))
+    run = panel.train_live("2", "quadratic", 1, 40, 0, session=session)
+    next(run)                                                  # going: the preview leaves its panels alone
+    assert all(isinstance(x, skip) for x in panel.preview("2", "quadratic", 2, 600, 3, session=session))
+    assert list(run)[-1][2].startswith("**Done.** step 40 / 40")
+    assert isinstance(panel.preview("2", "quadratic", 2, 600, 3, session=session)[2], str)
+
+
 def test_browser_opens_the_avb_panel(page):
     page.get_by_role("tab", name="More VAEs").click(timeout=120_000)
     page.get_by_role("tab", name="AVB", exact=True).click()
@@ -336,7 +361,12 @@ def test_browser_opens_the_avb_panel(page):
         assert page.locator("#avb-curve .scatterlayer .trace").count() == 2
     else:
         page.wait_for_selector("#avb-missing", timeout=90_000)
+    # the live panel opens on step 0 of the run its controls describe
+    assert page.inner_text("#avb-live-status").startswith("Step 0 of 600: the untrained model (seed 0)")
     page.locator("#avb-steps input").fill("20")
+    page.locator("#avb-steps input").press("Enter")
+    page.wait_for_function("() => document.querySelector('#avb-live-status')?.innerText.startsWith('Step 0 of 20:')",
+                           timeout=30_000)
     page.locator("#avb-train").click()
     page.wait_for_function("() => document.querySelector('#avb-live-status')?.innerText.includes('Done.')",
                            timeout=120_000)

@@ -11,6 +11,7 @@ The shipped model (``pretrained/avb-fmnist``) brings its training curve and held
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from gen_core.data.fashion_mnist import DataFileError, load_fashion_mnist
 from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.models.avb import CRITICS, AVB, AVBConfig, AVBOptim, avb_metrics, avb_snapshot, avb_task
 from gen_core.train import TrainConfig, train
+from gen_core.train.loop import TensorBatches
 from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, register_run, stop_run
 from gen_core.viz import tile_images
 from gen_core.viz.avb import kl_per_image_figure, kl_tracking_figure
@@ -38,6 +40,8 @@ LATENT_CHOICES = ["2", "4", "8"]
 CRITIC_LABELS = {"quadratic": "quadratic in z (holds T*)", "inner_product": "inner product (paper)",
                  "concat": "MLP on [x, z]"}
 UPDATE_S = 1.0                         # seconds between streamed updates of a live run, at least
+LIVE_DEFAULTS = ("2", "quadratic", 2, 600, 0)  # latent dim, critic, T updates, steps, seed: the controls' start
+LIVE_BATCH = 128                       # Fashion-MNIST images per live training batch
 LIVE_EVAL_N = 1000                     # test images of the held-out numbers at the end of a live run
 IMAGE_SCALE = 2
 
@@ -154,57 +158,97 @@ class AVBPanel:
                    session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Train a fresh small AVB on Fashion-MNIST, streaming the estimated vs analytic KL curves, the images of a
         snapshot and a status line; ends with held-out numbers on 1,000 test images."""
-        k = int(choice(str(latent_dim), "Latent dimension", LATENT_CHOICES))
-        kind = choice(critic, "Discriminator", list(CRITICS))
-        n_critic = integer(critic_steps, "T updates per encoder/decoder update", *CRITIC_STEPS)
-        n_steps = integer(steps, "Steps", *LIVE_STEPS)
-        seed = integer(seed, "Seed", 0, SEED_MAX)
-        try:
-            train_images = load_fashion_mnist("train").images
-            shown = _test_images(0)
-            held_out = load_fashion_mnist("test").float_images(slice(0, LIVE_EVAL_N))
-        except DataFileError as err:
-            raise gr.Error(f"Fashion-MNIST is not installed here, so there is nothing to train on ({err}).") from err
-        torch.manual_seed(seed)  # the initial weights depend on the seed only
-        model = AVB(AVBConfig(latent_dim=k, hidden=128, critic=kind, critic_hidden=128, critic_features=32))
-        cfg = TrainConfig(steps=n_steps, batch_size=128, seed=seed, log_every=10, device="cpu")
-        task = avb_task(AVBOptim(critic_steps=n_critic))
-        history: tuple[list[float], list[float], list[float]] = ([], [], [])
+        run = LiveAVB(latent_dim, critic, critic_steps, steps, seed)
+        held_out = load_fashion_mnist("test").float_images(slice(0, LIVE_EVAL_N))
+        cfg = TrainConfig(steps=run.steps, batch_size=LIVE_BATCH, seed=run.seed, log_every=10, device="cpu")
         stop = register_run(session, SESSION_KEY)
         t0 = time.perf_counter()
 
-        def render(step: int, head: str) -> list[Any]:
-            grid, _, _ = _snapshot_outputs(model, shown, seed=0)
-            fig = kl_tracking_figure(*history, title=f"Live AVB (latent {k}, {CRITIC_LABELS[kind]}): step {step}")
-            last = (f" · estimate **{history[1][-1]:.2f}** vs analytic **{history[2][-1]:.2f}** nats"
-                    if history[0] else "")
-            elapsed = time.perf_counter() - t0
-            return [fig, grid, f"{head} step {step} / {n_steps}{last} · {step / max(elapsed, 1e-9):.1f} steps/s"]
+        def frame(step: int, head: str) -> list[Any]:
+            return run.frame(step, f"{head} step {step} / {run.steps}", time.perf_counter() - t0)
 
-        yield render(0, "Starting…")
-        pace = Pace(UPDATE_S)
-        for ev in train(model, train_images, cfg, cancel=stop, task_factory=task):
-            if ev.kind == "step":
-                for series, key in zip(history, ("step", "kl_estimate", "kl_analytic")):
-                    series.append(float(ev.step) if key == "step" else ev.metrics[key])
-                if ev.step < n_steps and pace.due():
-                    yield pace.timed(render, ev.step, "Training…")
-            elif ev.kind == "diverged":
-                yield [gr.skip(), gr.skip(), f"**Stopped:** {ev.message}"]
-                return
-            elif ev.kind in ("done", "cancelled"):
-                m = avb_metrics(model, held_out)
-                head = "**Done.**" if ev.kind == "done" else "**Stopped.**"
-                fig, grid, status = render(ev.step, head)
-                yield [fig, grid, status + (f"\n\nHeld-out ({LIVE_EVAL_N:,} test images): analytic KL "
-                                            f"**{m['kl_analytic']:.2f}**, estimate **{m['kl_estimate']:.2f}**, gap "
-                                            f"**{m['kl_gap']:+.2f}** nats · ELBO **{m['elbo']:.1f}** "
-                                            f"(AVB's own: {m['elbo_avb']:.1f}) · T's accuracy "
-                                            f"{100 * m['d_accuracy']:.1f}%")]
+        try:
+            yield frame(0, "Starting…")
+            pace = Pace(UPDATE_S)
+            for ev in train(run.model, run.train_images, cfg, cancel=stop,
+                            task_factory=avb_task(AVBOptim(critic_steps=run.n_critic))):
+                if ev.kind == "step":
+                    run.record(ev.step, ev.metrics)
+                    if ev.step < run.steps and pace.due():
+                        yield pace.timed(frame, ev.step, "Training…")
+                elif ev.kind == "diverged":
+                    yield [gr.skip(), gr.skip(), f"**Stopped:** {ev.message}"]
+                    return
+                elif ev.kind in ("done", "cancelled"):
+                    m = avb_metrics(run.model, held_out)
+                    fig, grid, status = frame(ev.step, "**Done.**" if ev.kind == "done" else "**Stopped.**")
+                    yield [fig, grid, status + (f"\n\nHeld-out ({LIVE_EVAL_N:,} test images): analytic KL "
+                                                f"**{m['kl_analytic']:.2f}**, estimate **{m['kl_estimate']:.2f}**, gap "
+                                                f"**{m['kl_gap']:+.2f}** nats · ELBO **{m['elbo']:.1f}** "
+                                                f"(AVB's own: {m['elbo_avb']:.1f}) · T's accuracy "
+                                                f"{100 * m['d_accuracy']:.1f}%")]
+        finally:
+            stop.set()                 # over: a preview may draw on the panels again
+
+    def preview(self, latent_dim: Any, critic: Any, critic_steps: Any, steps: Any, seed: Any,
+                session: dict[str, Any] | None = None) -> list[Any]:
+        """Step 0 of the run these controls would start, in the live outputs' order: T's estimate and the analytic
+        KL of the untrained model on its first training batch, its snapshot images and a status line. Leaves the
+        panels alone (``gr.skip``) while this session's run is going or a value is rejected (Train names it)."""
+        going = session.get(SESSION_KEY) if session else None
+        if isinstance(going, threading.Event) and not going.is_set():
+            return [gr.skip()] * 3
+        try:
+            run = LiveAVB(latent_dim, critic, critic_steps, steps, seed)
+        except gr.Error:
+            return [gr.skip()] * 3
+        with torch.no_grad():
+            batch = TensorBatches(run.train_images, LIVE_BATCH, run.seed, torch.device("cpu"),
+                                  transform=run.model.preprocess).next_batch()
+            run.record(0, {k: float(v.mean()) for k, v in run.model.terms(batch).items()})
+        fig, grid, status = run.frame(0, f"Step 0 of {run.steps}: the untrained model (seed {run.seed}) on its "
+                                         "first training batch")
+        return [fig, grid, status + ". Press **Train AVB**."]
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live run between two steps (it then sends its final state)."""
         stop_run(session, SESSION_KEY)
+
+
+class LiveAVB:
+    """The model, settings and KL curves of one live AVB run, and its panels at any step."""
+
+    def __init__(self, latent_dim: Any, critic: Any, critic_steps: Any, steps: Any, seed: Any) -> None:
+        self.k = int(choice(str(latent_dim), "Latent dimension", LATENT_CHOICES))
+        self.kind = choice(critic, "Discriminator", list(CRITICS))
+        self.n_critic = integer(critic_steps, "T updates per encoder/decoder update", *CRITIC_STEPS)
+        self.steps = integer(steps, "Steps", *LIVE_STEPS)
+        self.seed = integer(seed, "Seed", 0, SEED_MAX)
+        try:
+            self.train_images = load_fashion_mnist("train").images
+            self.shown = _test_images(0)
+        except DataFileError as err:
+            raise gr.Error(f"Fashion-MNIST is not installed here, so there is nothing to train on ({err}).") from err
+        torch.manual_seed(self.seed)  # the initial weights depend on the seed only
+        self.model = AVB(AVBConfig(latent_dim=self.k, hidden=128, critic=self.kind, critic_hidden=128,
+                                   critic_features=32))
+        self.history: tuple[list[float], list[float], list[float]] = ([], [], [])
+
+    def record(self, step: int, metrics: dict[str, Any]) -> None:
+        """Add one logged step's T estimate and analytic KL (batch means) to the curves."""
+        for series, value in zip(self.history, (step, metrics["kl_estimate"], metrics["kl_analytic"])):
+            series.append(float(value))
+
+    def frame(self, step: int, head: str, elapsed: float | None = None) -> list[Any]:
+        """[KL curves, snapshot images, status] at ``step``; the status starts with ``head`` and, after
+        ``elapsed`` seconds of training, gives the pace."""
+        grid, _, _ = _snapshot_outputs(self.model, self.shown, seed=0)
+        fig = kl_tracking_figure(*self.history, title=f"Live AVB (latent {self.k}, {CRITIC_LABELS[self.kind]}): "
+                                                      f"step {step}", x_max=self.steps if step == 0 else None)
+        h = self.history
+        last = f" · estimate **{h[1][-1]:.2f}** vs analytic **{h[2][-1]:.2f}** nats" if h[0] else ""
+        pace = f" · {step / max(elapsed, 1e-9):.1f} steps/s" if elapsed is not None else ""
+        return [fig, grid, f"{head}{last}{pace}"]
 
 
 def build_panel() -> None:
@@ -247,22 +291,30 @@ def build_panel() -> None:
                     "update per step, and watch the gap open.")
         session = gr.State({})
         with gr.Row():
-            latent = gr.Radio(LATENT_CHOICES, value="2", label="Latent dimension", elem_id="avb-latent")
-            critic = gr.Dropdown([(label, key) for key, label in CRITIC_LABELS.items()], value="quadratic",
+            latent = gr.Radio(LATENT_CHOICES, value=LIVE_DEFAULTS[0], label="Latent dimension", elem_id="avb-latent")
+            critic = gr.Dropdown([(label, key) for key, label in CRITIC_LABELS.items()], value=LIVE_DEFAULTS[1],
                                  label="Discriminator T(x, z)", elem_id="avb-critic")
-            n_critic = Slider(*CRITIC_STEPS, value=2, step=1, label="T updates per encoder/decoder update",
+            n_critic = Slider(*CRITIC_STEPS, value=LIVE_DEFAULTS[2], step=1, label="T updates per encoder/decoder update",
                               elem_id="avb-critic-steps")
-            steps = Number(value=600, precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1], label="Steps",
-                           elem_id="avb-steps")
-            live_seed = Number(value=0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="avb-live-seed")
+            steps = Number(value=LIVE_DEFAULTS[3], precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1],
+                           label="Steps", elem_id="avb-steps")
+            live_seed = Number(value=LIVE_DEFAULTS[4], precision=0, minimum=0, maximum=SEED_MAX, label="Seed",
+                               elem_id="avb-live-seed")
         with gr.Row():
             start = gr.Button("Train AVB", variant="primary", elem_id="avb-train")
             stop = gr.Button("Stop", variant="stop", elem_id="avb-stop")
-        status = gr.Markdown("Press **Train AVB** to start a live run.", elem_id="avb-live-status")
+        step0 = panel.preview(*LIVE_DEFAULTS)
+        if not isinstance(step0[2], str):            # skipped: no Fashion-MNIST here (Train then says so)
+            step0 = [None, None, "Press **Train AVB** to start a live run."]
+        status = gr.Markdown(step0[2], elem_id="avb-live-status")
         with gr.Row():
-            live_plot = gr.Plot(label="Live: estimated vs analytic KL", elem_id="avb-live-plot")
-            live_images = gr.Image(label="inputs · binarised · reconstructions · prior samples", format="png",
-                                   interactive=False, elem_id="avb-live-images")
-        start.click(panel.train_live, [latent, critic, n_critic, steps, live_seed, session],
-                    [live_plot, live_images, status], api_name="avb_train", concurrency_limit=2)
+            live_plot = gr.Plot(step0[0], label="Live: estimated vs analytic KL", elem_id="avb-live-plot")
+            live_images = gr.Image(step0[1], label="inputs · binarised · reconstructions · prior samples",
+                                   format="png", interactive=False, elem_id="avb-live-images")
+        live_inputs = [latent, critic, n_critic, steps, live_seed, session]
+        live_outputs = [live_plot, live_images, status]
+        start.click(panel.train_live, live_inputs, live_outputs, api_name="avb_train", concurrency_limit=2)
+        for control in (latent, critic, n_critic, steps, live_seed):
+            control.change(panel.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
+                           trigger_mode="always_last")
         stop.click(panel.stop, session, None, api_name="avb_stop", queue=False)

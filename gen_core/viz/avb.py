@@ -15,17 +15,23 @@ ANALYTIC_NAME = "analytic KL(q(z|x) || N(0, I))"
 
 
 def kl_tracking_figure(steps: Sequence[float], kl_estimate: Sequence[float], kl_analytic: Sequence[float],
-                       title: str = "KL term during training: discriminator estimate vs closed form") -> go.Figure:
+                       title: str = "KL term during training: discriminator estimate vs closed form",
+                       x_max: float | None = None) -> go.Figure:
     """Two curves over training steps, the gap between them shaded: T's logit on posterior draws (what AVB
-    trains on) and the Gaussian encoder's closed-form KL (what it should be). Batch means, nats per image."""
+    trains on) and the Gaussian encoder's closed-form KL (what it should be). Batch means, nats per image.
+    A single step (step 0, before training) is drawn as markers; ``x_max`` fixes the step axis to [0, x_max]."""
     x = list(steps)
+    mode = "lines" if len(x) > 1 else "markers"
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=list(kl_analytic), mode="lines", name=ANALYTIC_NAME,
-                             line=dict(color=PALETTE[0], width=2)))
-    fig.add_trace(go.Scatter(x=x, y=list(kl_estimate), mode="lines", name=ESTIMATE_NAME, fill="tonexty",
-                             fillcolor="rgba(255, 127, 14, 0.15)", line=dict(color=PALETTE[1], width=2)))
+    fig.add_trace(go.Scatter(x=x, y=list(kl_analytic), mode=mode, name=ANALYTIC_NAME,
+                             line=dict(color=PALETTE[0], width=2), marker=dict(color=PALETTE[0], size=9)))
+    fig.add_trace(go.Scatter(x=x, y=list(kl_estimate), mode=mode, name=ESTIMATE_NAME, fill="tonexty",
+                             fillcolor="rgba(255, 127, 14, 0.15)", line=dict(color=PALETTE[1], width=2),
+                             marker=dict(color=PALETTE[1], size=9)))
     fig.update_layout(title=title, xaxis_title="training step", yaxis_title="nats per image",
                       legend=dict(orientation="h", y=-0.25), **{**LAYOUT, "height": 380})
+    if x_max is not None:
+        fig.update_xaxes(range=[-0.02 * x_max, x_max])   # a margin: the step-0 markers are not cut in half
     return fig
 
 
