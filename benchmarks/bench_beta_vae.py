@@ -11,6 +11,9 @@ the shared loop against a plain loop of the same model in the same process.
    hand-written loop (render batch, forward, backward, clip, Adam) of the conv64 beta-VAE on the same dSprites
    batches, and the shared loop under ``precision="bf16"`` (bfloat16 autocast, ``train --precision bf16``). Rounds
    rotate the order of the three so machine noise hits all; ratios of medians are reported.
+4. Live frame: the per-dim KL, activity and MI report on 2,000 images that every frame of the tab's live panel
+   computes for a model whose weights changed since the last frame, with ``engine="eager"`` (what the panel uses)
+   against ``engine="windowed"`` (which traces and checks a frozen graph on each new model first), alternating.
 
     python benchmarks/bench_beta_vae.py [--model pretrained/beta-vae-dsprites-b4] [--threads 2] [--json out.json]
 """
@@ -18,6 +21,7 @@ the shared loop against a plain loop of the same model in the same process.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -25,13 +29,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gen_core.data.dsprites import DSprites, DSpritesBatches  # noqa: E402
-from gen_core.metrics.beta_vae import encoder_mean_fn  # noqa: E402
+from gen_core.metrics.beta_vae import encoder_mean_fn, latent_factor_report  # noqa: E402
 from gen_core.metrics.disentanglement import all_metrics  # noqa: E402
 from gen_core.models import VAE, VAEConfig, load_pretrained  # noqa: E402
 from gen_core.train import TrainConfig, train  # noqa: E402
@@ -109,6 +114,21 @@ def bench_training(steps: int, rounds: int, batch_size: int = 64) -> dict[str, f
             "all_bf16": times["bf16"]}
 
 
+def bench_live_frame(model: VAE, rounds: int = 5, n: int = 2000) -> dict[str, Any]:
+    """Median seconds of ``latent_factor_report(model, n)`` (a live frame's report) with ``engine="eager"`` and
+    ``engine="windowed"``, alternating; each call gets a fresh copy of the weights, as each frame does."""
+    times: dict[str, list[float]] = {"eager": [], "windowed": []}
+    for r in range(rounds):
+        for engine in (("eager", "windowed") if r % 2 == 0 else ("windowed", "eager")):
+            fresh = copy.deepcopy(model)
+            t = time.perf_counter()
+            latent_factor_report(fresh, n=n, engine=engine)
+            times[engine].append(time.perf_counter() - t)
+    eager, windowed = (statistics.median(times[k]) for k in ("eager", "windowed"))
+    return {"eager_s": eager, "windowed_s": windowed, "ratio_windowed_over_eager": windowed / eager,
+            "rounds": rounds, "images": n, "all_eager": times["eager"], "all_windowed": times["windowed"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="pretrained/beta-vae-dsprites-b4")
@@ -118,10 +138,20 @@ def main() -> None:
     p.add_argument("--skip-full", action="store_true", help="only the fast preset")
     p.add_argument("--compare-frozen", action="store_true",
                    help="also time the full protocol with engine='frozen' (the whole graph on every pixel)")
+    p.add_argument("--only-live-frame", action="store_true", help="only section 4 (the live panel's frame report)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model = load_pretrained(args.model)
+    if args.only_live_frame:
+        live = bench_live_frame(model)
+        print(f"live frame report, eager         {live['eager_s']:.2f} s")
+        print(f"live frame report, windowed      {live['windowed_s']:.2f} s")
+        print(f"ratio windowed / eager           {live['ratio_windowed_over_eager']:.2f}x (median of {live['rounds']} "
+              f"alternating rounds, {live['images']:,} images, load average {os.getloadavg()[0]:.2f})")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"threads": args.threads, "live_frame": live}, indent=2))
+        return
     results = {"threads": args.threads, "load_average": os.getloadavg(), "model": args.model,
                "metrics_fast": bench_metrics(model, "fast")}
     if not args.skip_full:
@@ -133,6 +163,7 @@ def main() -> None:
         results["metrics_ratio_frozen_over_windowed"] = f["seconds"] / w["seconds"]
     results["encoders"] = bench_encoders(model)
     results["training"] = bench_training(args.steps, args.rounds)
+    results["live_frame"] = bench_live_frame(model)
     for key in ("metrics_fast", "metrics_disentanglement_lib", "metrics_disentanglement_lib_frozen"):
         if key in results:
             m = results[key]
@@ -152,6 +183,9 @@ def main() -> None:
           f"alternating rounds of {t['steps_per_round']} steps)")
     print(f"training, shared loop, bf16      {t['shared_bf16_steps_per_s']:.2f} steps/s: "
           f"{t['ratio_bf16_over_shared']:.2f}x the float32 shared loop (--precision bf16)")
+    live = results["live_frame"]
+    print(f"live frame report, eager / windowed  {live['eager_s']:.2f} s / {live['windowed_s']:.2f} s: windowed "
+          f"{live['ratio_windowed_over_eager']:.2f}x the eager time on a fresh model")
     print(f"load average at start            {results['load_average']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
