@@ -75,8 +75,12 @@ def test_random_image_sets_valid_factors(client):
 def test_live_training_streams_and_reports_mig(client):
     job = client.submit(4, 60, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
     outputs = job.result(timeout=300)
-    curves, mig, kl, recons, status = outputs
+    curves, mig, kl, recons, traversal, status = outputs
     assert "Done." in status and "step 60/60" in status and "MIG" in status
+    fig = _figure(traversal)                # the live model's traversals, rows ordered by its per-dim KL
+    assert fig["data"][0]["type"] == "image" and "step 60: traversals of heart" in fig["layout"]["title"]["text"]
+    kls = [float(t.split("· ")[1].split()[0]) for t in fig["layout"]["yaxis"]["ticktext"]]
+    assert len(kls) == 10 and kls == sorted(kls, reverse=True)
     active = re.search(r"(\d+) of 10 dims active", status)
     assert active and f"{active.group(1)} of 10 dims move with the image" in _figure(kl)["layout"]["title"]["text"]
     assert {t["name"] for t in _figure(curves)["data"]} == {"reconstruction", "KL", "loss (recon + β·KL)"}
@@ -84,7 +88,7 @@ def test_live_training_streams_and_reports_mig(client):
 
 
 def test_live_annealed_vae_streams_its_capacity_ramp(client):
-    curves, _, _, _, status = client.predict(1000, 50, 5e-4, 0, "AnnealedVAE", 10, api_name="/bvae_train")
+    curves, _, _, _, _, status = client.predict(1000, 50, 5e-4, 0, "AnnealedVAE", 10, api_name="/bvae_train")
     assert "Done." in status and "step 50/50" in status
     traces = {t["name"]: t for t in _figure(curves)["data"]}
     assert set(traces) == {"reconstruction", "KL", "loss (recon + γ·|KL − C|)", "capacity C"}
@@ -131,7 +135,7 @@ def test_browser_beta_changes_the_traversal_grid(page):
 
 def test_live_preview_shows_the_untrained_model_of_the_controls():
     tab = BetaVAETab(SWEEP)
-    curves, mig, kl, recons, status = tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session={})
+    curves, mig, kl, recons, traversal, status = tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session={})
     assert status.startswith("Step 0 of 1500: the untrained model (β = 4, seed 0)") and "Press **Train**" in status
     traces = {t.name: t for t in curves.data}
     assert set(traces) == {"reconstruction", "KL", "loss (recon + β·KL)"}
@@ -141,6 +145,7 @@ def test_live_preview_shows_the_untrained_model_of_the_controls():
     assert curves.layout.xaxis.range[1] == 1500                      # the axis spans the run to come
     assert list(mig.data[0].x) == [0] and 0 <= mig.data[0].y[0] < 0.05
     assert recons.shape[0] > 64 and len(kl.data[0].y) == 10
+    assert traversal.layout.title.text.startswith("β = 4, step 0: traversals of heart")
     # the other objectives label their own loss; the same seed gives the same untrained weights
     tc = tab.preview(6, 1500, 5e-4, 0, "β-TCVAE", 25, session={})
     assert "loss (recon + KL + (β−1)·TC)" in {t.name for t in tc[0].data}
@@ -175,6 +180,6 @@ def test_api_stop_ends_the_live_run_with_its_final_state(client):
     while len(job.outputs()) < 1 and time.time() < deadline:
         time.sleep(0.2)
     client.predict(api_name="/bvae_stop")
-    status = job.result(timeout=180)[4]
+    status = job.result(timeout=180)[5]
     assert status.startswith("**Stopped.**"), status
     assert 0 < int(re.search(r"step (\d+)/20000", status).group(1)) < 20_000

@@ -52,6 +52,7 @@ MIG_EVERY_S = 10.0                     # the live MIG estimate (2,000 encoded im
 LIVE_MIG_N = 2000
 MIG_SERIES = "MIG (2,000 points)"
 LIVE_KEY = "beta_vae_live"
+N_LIVE_OUTPUTS = 6                     # curves, MIG, per-dim KL, reconstructions, traversals, status
 LIVE_DEFAULTS = (4.0, 1500, 5e-4, 0, "β-VAE", 25.0)  # β, steps, lr, seed, objective, capacity: the controls' start
 FACTOR_LABELS = ("shape", "scale", "orientation", "x position", "y position")
 RESPONSE_TICKS = [np.degrees(v).tolist() if v is ORIENTATIONS else v.tolist() for v in FACTOR_VALUES]  # orientation in °
@@ -270,6 +271,9 @@ def factor_image(shape: Any, scale: Any, orientation: Any, x: Any, y: Any) -> tu
     return image, text
 
 
+LIVE_TRAVERSED = factor_image("heart", 3, 0, 16, 16)   # the image the live panel traverses: a centred heart
+
+
 class BetaVAETab:
     """Event handlers of the tab (one instance per app; read-only after construction)."""
 
@@ -350,7 +354,7 @@ class BetaVAETab:
                     if ev.step < run.cfg.steps and pace.due():
                         yield pace.timed(lambda: run.frame(ev.step, False, lambda: status(ev.step, "Training…")))
                 elif ev.kind == "diverged":
-                    yield [gr.skip(), gr.skip(), gr.skip(), gr.skip(), ev.message]
+                    yield [gr.skip()] * (N_LIVE_OUTPUTS - 1) + [ev.message]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     head = "**Stopped.**" if stop.is_set() else "**Done.**"
@@ -365,11 +369,11 @@ class BetaVAETab:
         (``gr.skip``) while this session's live run is going or a value is rejected (Train names what is wrong)."""
         going = session.get(LIVE_KEY) if session else None
         if isinstance(going, threading.Event) and not going.is_set():
-            return [gr.skip()] * 5
+            return [gr.skip()] * N_LIVE_OUTPUTS
         try:
             run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
         except gr.Error:
-            return [gr.skip()] * 5
+            return [gr.skip()] * N_LIVE_OUTPUTS
         return run.step0()
 
     def stop(self, session: dict[str, Any] | None) -> None:
@@ -422,17 +426,17 @@ class LiveBetaRun:
         return (f"MIG {self.migs[MIG_SERIES][1][-1]:.3f} · {self.active} of 10 dims active "
                 f"(Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
 
-    def frame(self, step: int, final: bool, status: Any,
-              measured: tuple[list[float], int, np.ndarray] | None = None) -> list[Any]:
-        """Curves, MIG, per-dim KL, reconstructions and ``status()`` at ``step``; the MIG is re-estimated at the
-        end and at most every ``MIG_EVERY_S`` seconds. ``measured``: the per-dim KL, active count and
-        reconstructions when already known (:func:`_live_kl`)."""
+    def frame(self, step: int, final: bool, status: Any, measured: LiveMeasures | None = None) -> list[Any]:
+        """Curves, MIG, per-dim KL, reconstructions, traversals and ``status()`` at ``step``; the MIG is
+        re-estimated at the end and at most every ``MIG_EVERY_S`` seconds. ``measured``: the model's
+        :class:`LiveMeasures` when already known."""
         model = self.model
         if final or time.perf_counter() - self.last_mig >= MIG_EVERY_S:
             self.migs[MIG_SERIES][0].append(step)
             self.migs[MIG_SERIES][1].append(mig_estimate(model, LIVE_MIG_N, seed=self.cfg.seed))
             self.last_mig = time.perf_counter()
-        kl_dims, self.active, recon_grid = measured if measured is not None else _live_kl(model, self.shown)
+        m = measured if measured is not None else LiveMeasures.of(model, self.shown)
+        kl_dims, self.active = m.kl_per_dim, m.active
         span = self.cfg.steps if step == 0 else None            # a preview's axis spans the run to come
         curves = loss_curves(self.history, title=f"{self.label}: training loss terms", y_title="nats per image",
                              log_y=self.annealed, x_max=span)   # gamma |KL - C| dwarfs the KL and C it compares
@@ -440,11 +444,14 @@ class LiveBetaRun:
         kl = bar_chart([f"z{d}" for d in range(10)], kl_dims, y_title="nats",
                        title=f"mean KL per latent dim · {sum(kl_dims):.1f} nats in all<br>{self.active} of 10 dims "
                              f"move with the image (Var<sub>x</sub> μ<sub>d</sub> > {ACTIVE_VARIANCE:g})")
-        return [curves, mig_fig, kl, recon_grid, status()]
+        traversal = traversal_figure(m.traversal, dim_labels(kl_dims, m.order), TRAVERSAL_VALUES.tolist(), cell=64,
+                                     pad=PAD, title=f"{self.label}, step {step}: traversals of {LIVE_TRAVERSED[1]}")
+        return [curves, mig_fig, kl, m.reconstructions, traversal, status()]
 
     def step0(self) -> list[Any]:
         """The panels before the first step: the loss terms of the untrained model on its first training batch,
-        and its MIG, per-dim KL and reconstructions (the same for every β and objective of a seed: cached)."""
+        and its MIG, per-dim KL, reconstructions and traversals (the same for every β and objective of a seed:
+        cached)."""
         with torch.no_grad():
             batch = DSpritesBatches(self.cfg.batch_size, self.cfg.seed).next_batch()
             self.record(0, {k: float(v) for k, v in self.model(batch, step=0).items()})
@@ -453,7 +460,7 @@ class LiveBetaRun:
                 if len(_STEP0) >= STEP0_CACHED:
                     _STEP0.clear()
                 _STEP0[self.cfg.seed] = (mig_estimate(self.model, LIVE_MIG_N, seed=self.cfg.seed),
-                                         _live_kl(self.model, self.shown))
+                                         LiveMeasures.of(self.model, self.shown))
             mig, measured = _STEP0[self.cfg.seed]
         self.migs[MIG_SERIES] = ([0], [mig])
         self.last_mig = time.perf_counter()
@@ -461,25 +468,41 @@ class LiveBetaRun:
                                             f"seed {self.cfg.seed}) · {self.summary}. Press **Train**.", measured)
 
 
-_STEP0: dict[int, tuple[float, tuple[list[float], int, np.ndarray]]] = {}   # seed -> untrained MIG and _live_kl
+@dataclass(frozen=True)
+class LiveMeasures:
+    """What a live frame shows of the model as it is: per-dim KL on 2,000 fixed images, how many dims are active
+    (Var_x of their mean > ``ACTIVE_VARIANCE``: the count that a KL spent on an image-independent shift does not
+    fool), the reconstructions of the shown images (top row: inputs) and the traversals of ``LIVE_TRAVERSED``
+    (rows: dims by KL, ``order``)."""
+
+    kl_per_dim: list[float]
+    active: int
+    reconstructions: np.ndarray
+    traversal: np.ndarray
+    order: list[int]
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, model: VAE, shown: torch.Tensor) -> LiveMeasures:
+        """Measure ``model`` (left in the train/eval mode it was in)."""
+        was_training = model.training
+        model.eval()
+        try:
+            report = latent_factor_report(model, n=2000, engine="eager")   # a new model each frame: no tracing
+            active = sum(v > ACTIVE_VARIANCE for v in report["code_variance"])
+            recon = model.decode(model.encode(shown.to(next(model.parameters()).device))[0]).cpu()
+            kl = report["kl_per_dim"]
+            order = sorted(range(len(kl)), key=lambda d: -kl[d])
+            cells = model.traverse(LIVE_TRAVERSED[0], TRAVERSAL_VALUES, order).cpu()
+            return cls(kl, active, tile_images(torch.cat([shown, recon]), ncol=len(shown), scale=2, pad=PAD),
+                       tile_images(cells, ncol=len(TRAVERSAL_VALUES), pad=PAD), order)
+        finally:
+            model.train(was_training)
+
+
+_STEP0: dict[int, tuple[float, LiveMeasures]] = {}   # seed -> the untrained model's MIG and measures
 _STEP0_LOCK = threading.Lock()
 STEP0_CACHED = 16
-
-
-@torch.no_grad()
-def _live_kl(model: VAE, shown: torch.Tensor) -> tuple[list[float], int, np.ndarray]:
-    """Per-dim KL on 2,000 fixed images, how many dims are active (Var_x of their mean > ``ACTIVE_VARIANCE``, the
-    count that a KL spent on an image-independent shift does not fool) and the reconstructions of ``shown`` (top
-    row: inputs)."""
-    was_training = model.training
-    model.eval()
-    try:
-        report = latent_factor_report(model, n=2000, engine="eager")   # a new model each frame: no tracing
-        active = sum(v > ACTIVE_VARIANCE for v in report["code_variance"])
-        recon = model.decode(model.encode(shown.to(next(model.parameters()).device))[0]).cpu()
-        return report["kl_per_dim"], active, tile_images(torch.cat([shown, recon]), ncol=len(shown), scale=2, pad=PAD)
-    finally:
-        model.train(was_training)
 
 
 def build_tab(sweep: BetaSweep) -> BetaVAETab:
@@ -555,7 +578,9 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "(γ = 1000 or 100, C → 25 over 800 steps; likewise three 40,000-50,000-step CLI runs at lr 4e-4 "
                     "and 1e-4, stopped once it was plain), because a KL can be paid "
                     "for with the same shifted, widened posterior for every image, which carries no information: "
-                    "KL = I(x; z) + KL(q(z) ‖ p(z)), and only the first term codes anything (docs/beta_vae.md).")
+                    "KL = I(x; z) + KL(q(z) ‖ p(z)), and only the first term codes anything (docs/beta_vae.md). "
+                    "The traversal grid at the bottom decodes a centred heart with one dim moved at a time, rows "
+                    "ordered by the dim's KL: a disentangled dim moves one factor (x, y, scale, rotation).")
         with gr.Row():
             objective = gr.Radio(list(LIVE_OBJECTIVES), value=LIVE_DEFAULTS[4], label="Objective", elem_id="bvae-objective")
             live_beta = Number(value=LIVE_DEFAULTS[0], minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
@@ -577,6 +602,8 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             live_kl = gr.Plot(label="KL per dim (live)")
             recons = gr.Image(label="inputs (top) and reconstructions (bottom)", interactive=False,
                               elem_id="bvae-recons", format="png")
+        live_traversal = gr.Plot(label="Latent traversals (live): rows are dims by KL, columns -3 ... 3",
+                                 elem_id="bvae-live-traversal")
 
         session = gr.State({})
         inputs = [beta, shape, scale, orientation, pos_x, pos_y]
@@ -588,7 +615,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
         rand.click(tab.random_factors, seed, [shape, scale, orientation, pos_x, pos_y, seed],
                    api_name="bvae_random").then(tab.show, inputs, outputs, api_name=False)
         live_inputs = [live_beta, steps, lr, live_seed, objective, capacity, session]
-        live_outputs = [curves, mig_plot, live_kl, recons, live_status]
+        live_outputs = [curves, mig_plot, live_kl, recons, live_traversal, live_status]
         train_btn.click(tab.train_live, live_inputs, live_outputs, api_name="bvae_train")
         for control in (objective, live_beta, capacity, steps, lr, live_seed):
             control.change(tab.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
