@@ -344,8 +344,8 @@ def _sweep_beside_beta8(tmp_path: Path, folder: str, *args: str) -> Path:
 
 def test_a_run_continued_at_another_beta_is_labelled_and_kept_off_the_sweep_line(tmp_path: Path):
     from gen_core.ui.beta_vae import BetaSweep
-    shipped = _sweep_beside_beta8(tmp_path, "beta-vae-dsprites-b4-after-b8", "--beta", "4", "--init-from",
-                                  "pretrained/beta-vae-dsprites-b8")
+    _sweep_beside_beta8(tmp_path, "beta-vae-dsprites-b4-after-b8", "--beta", "4", "--init-from",
+                        "pretrained/beta-vae-dsprites-b8")
     assert "50,000 steps, trained with beta = 8), then trained 3 more steps" in \
         (tmp_path / "beta-vae-dsprites-b4-after-b8" / "README.md").read_text()
     sweep = BetaSweep.load(tmp_path)

@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from gen_core import cli, losses
 from gen_core.metrics.latent_models import evaluate_cvae, evaluate_dvae, evaluate_vqvae

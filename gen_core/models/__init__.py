@@ -42,5 +42,7 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["CVAE", "CVAEConfig", "VQVAE", "VQVAEConfig", "DVAE", "DVAEConfig", "FlowPriorVAE",
-           "FlowPriorVAEConfig", "Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN", "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder", "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]
+__all__ = ["AVB", "AVBConfig", "CVAE", "CVAEConfig", "CycleGAN", "CycleGANConfig", "VQVAE", "VQVAEConfig", "DVAE",
+           "DVAEConfig", "FlowPriorVAE", "FlowPriorVAEConfig", "Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN",
+           "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder",
+           "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 import gradio as gr
 import numpy as np
-import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
