@@ -142,7 +142,8 @@ def categorical_figure(panel: GumbelPanel, latent: int, n_show: int = 8) -> go.F
         xaxis=dict(domain=[0.0, 0.5], anchor="y", title="category k", type="category"),
         yaxis=dict(domain=[0.0, 0.9], anchor="x", title="probability", range=[0, min(1.0, 1.1 * top)]),
         xaxis2=dict(domain=[0.6, 0.93], anchor="y2", type="category", title=""),
-        yaxis2=dict(domain=[0.57, 0.9], anchor="x2", autorange="reversed"),
+        yaxis2=dict(domain=[0.57, 0.9], anchor="x2", autorange="reversed", type="category", dtick=1,
+                    tickfont=dict(size=10)),                       # every sample's row named, not every other one
         xaxis3=dict(domain=[0.6, 0.93], anchor="y3", type="log", title="temperature τ"),
         yaxis3=dict(domain=[0.0, 0.35], anchor="x3", title="E max<sub>k</sub> y<sub>k</sub>",
                     range=[0.0, 1.05]),
