@@ -40,7 +40,8 @@ def configure_torch() -> None:
     torch.set_num_threads(int(os.environ.get("GEN_CORE_TORCH_THREADS", "1")))
 
 
-_WARM_UPS: list[Callable[[], None]] = []   # more work for warm_up_in_background, registered by build_app (the CycleGAN gallery, step-0 previews)
+# more work for warm_up_in_background, registered by build_app (the CycleGAN gallery, the β-VAE live step 0)
+_WARM_UPS: list[Callable[[], None]] = []
 
 
 def warm_up_in_background() -> None:

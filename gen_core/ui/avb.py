@@ -11,7 +11,6 @@ The shipped model (``pretrained/avb-fmnist``) brings its training curve and held
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.models.avb import CRITICS, AVB, AVBConfig, AVBOptim, avb_metrics, avb_snapshot, avb_task
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
-from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, register_run, stop_run
+from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, register_run,
+                                run_is_going, stop_run)
 from gen_core.viz import tile_images
 from gen_core.viz.avb import kl_per_image_figure, kl_tracking_figure
 
@@ -195,8 +195,7 @@ class AVBPanel:
         """Step 0 of the run these controls would start, in the live outputs' order: T's estimate and the analytic
         KL of the untrained model on its first training batch, its snapshot images and a status line. Leaves the
         panels alone (``gr.skip``) while this session's run is going or a value is rejected (Train names it)."""
-        going = session.get(SESSION_KEY) if session else None
-        if isinstance(going, threading.Event) and not going.is_set():
+        if run_is_going(session, SESSION_KEY):
             return [gr.skip()] * 3
         try:
             run = LiveAVB(latent_dim, critic, critic_steps, steps, seed)
@@ -294,8 +293,8 @@ def build_panel() -> None:
             latent = gr.Radio(LATENT_CHOICES, value=LIVE_DEFAULTS[0], label="Latent dimension", elem_id="avb-latent")
             critic = gr.Dropdown([(label, key) for key, label in CRITIC_LABELS.items()], value=LIVE_DEFAULTS[1],
                                  label="Discriminator T(x, z)", elem_id="avb-critic")
-            n_critic = Slider(*CRITIC_STEPS, value=LIVE_DEFAULTS[2], step=1, label="T updates per encoder/decoder update",
-                              elem_id="avb-critic-steps")
+            n_critic = Slider(*CRITIC_STEPS, value=LIVE_DEFAULTS[2], step=1,
+                              label="T updates per encoder/decoder update", elem_id="avb-critic-steps")
             steps = Number(value=LIVE_DEFAULTS[3], precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1],
                            label="Steps", elem_id="avb-steps")
             live_seed = Number(value=LIVE_DEFAULTS[4], precision=0, minimum=0, maximum=SEED_MAX, label="Seed",

@@ -27,7 +27,8 @@ from gen_core.metrics.beta_vae import ACTIVE_VARIANCE, latent_factor_report, lat
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
-from gen_core.ui.common import LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run, stop_run
+from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run,
+                                run_is_going, stop_run)
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import (latent_response_figure, mutual_info_heatmap, rate_distortion_figure,
                                    seed_spread_figure, traversal_figure)
@@ -367,8 +368,7 @@ class BetaVAETab:
         """Step 0 of the run these controls would start, in the live outputs' order: the untrained model's loss
         terms on its first training batch, MIG, per-dim KL and reconstructions. Leaves the panels alone
         (``gr.skip``) while this session's live run is going or a value is rejected (Train names what is wrong)."""
-        going = session.get(LIVE_KEY) if session else None
-        if isinstance(going, threading.Event) and not going.is_set():
+        if run_is_going(session, LIVE_KEY):
             return [gr.skip()] * N_LIVE_OUTPUTS
         try:
             run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
@@ -582,14 +582,15 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                     "The traversal grid at the bottom decodes a centred heart with one dim moved at a time, rows "
                     "ordered by the dim's KL: a disentangled dim moves one factor (x, y, scale, rotation).")
         with gr.Row():
-            objective = gr.Radio(list(LIVE_OBJECTIVES), value=LIVE_DEFAULTS[4], label="Objective", elem_id="bvae-objective")
-            live_beta = Number(value=LIVE_DEFAULTS[0], minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1], label="β (γ for AnnealedVAE)",
-                               elem_id="bvae-live-beta")
+            objective = gr.Radio(list(LIVE_OBJECTIVES), value=LIVE_DEFAULTS[4], label="Objective",
+                                 elem_id="bvae-objective")
+            live_beta = Number(value=LIVE_DEFAULTS[0], minimum=BETA_RANGE[0], maximum=GAMMA_RANGE[1],
+                               label="β (γ for AnnealedVAE)", elem_id="bvae-live-beta")
             capacity = Number(value=LIVE_DEFAULTS[5], minimum=CAPACITY_RANGE[0], maximum=CAPACITY_RANGE[1],
                               label="AnnealedVAE: final capacity C (nats)", elem_id="bvae-capacity")
         with gr.Row():
-            steps = Number(value=LIVE_DEFAULTS[1], precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1], label="Steps",
-                           elem_id="bvae-steps")
+            steps = Number(value=LIVE_DEFAULTS[1], precision=0, minimum=LIVE_STEPS[0], maximum=LIVE_STEPS[1],
+                           label="Steps", elem_id="bvae-steps")
             lr = Number(value=LIVE_DEFAULTS[2], minimum=LIVE_LR[0], maximum=LIVE_LR[1], label="Learning rate")
             live_seed = Number(value=LIVE_DEFAULTS[3], precision=0, minimum=0, maximum=SEED_MAX, label="Seed")
             train_btn = gr.Button("Train", variant="primary", elem_id="bvae-train")

@@ -57,6 +57,13 @@ def register_run(session: dict[str, Any] | None, key: str) -> threading.Event:
     return event
 
 
+def run_is_going(session: dict[str, Any] | None, key: str) -> bool:
+    """Whether the session's live run under ``key`` is still going: registered (:func:`register_run`) and its
+    stop event not yet set (a run sets its own event when it ends, so a step-0 preview may draw again)."""
+    event = session.get(key) if session is not None else None
+    return isinstance(event, threading.Event) and not event.is_set()
+
+
 def stop_run(session: dict[str, Any] | None, key: str) -> None:
     """Set the stop event of the session's live run under ``key`` (nothing to do when none is running)."""
     event = session.get(key) if session is not None else None

@@ -23,7 +23,7 @@ from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
 from gen_core.ui import conditional
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number, register_run, stop_run
+from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number, register_run, run_is_going, stop_run
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
 
 SLIDER_MODEL = "vae-fmnist-16"
@@ -246,8 +246,7 @@ class LatentExplorer:
         """Step 0 of the run these controls would start, in the live outputs' order: the untrained model's loss
         terms on its first training batch, its reconstructions, a status line. Leaves the panels alone
         (``gr.skip``) while this session's run is going or a value is rejected (Start names what is wrong)."""
-        going = session.get(LIVE_KEY) if session else None
-        if isinstance(going, threading.Event) and not going.is_set():
+        if run_is_going(session, LIVE_KEY):
             return [gr.skip()] * 3
         try:
             model, cfg = self._live_run(steps, latent_dim, beta, lr, seed)
@@ -262,7 +261,8 @@ class LatentExplorer:
         history = {name: ([0], [float(terms[key])]) for key, name in LIVE_SERIES}
         return [loss_curves(history, f"Step 0 of {cfg.steps} (untrained, first training batch)", x_max=cfg.steps),
                 self._recon_grid(recon),
-                f"Step 0 of {cfg.steps}: the untrained VAE ({model.latent_dim} latent dims, beta {model.config.beta:g}, "
+                f"Step 0 of {cfg.steps}: the untrained VAE ({model.latent_dim} latent dims, "
+                f"beta {model.config.beta:g}, "
                 f"seed {cfg.seed}) · -ELBO {float(terms['loss']):.1f} · KL {float(terms['kl']):.2f} nats. "
                 f"Press **Start training**."]
 

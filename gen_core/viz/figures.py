@@ -22,11 +22,12 @@ def loss_curves(history: dict[str, tuple[Sequence[float], Sequence[float]]], tit
                 y_title: str = "nats per image", log_y: bool = False, x_max: float | None = None) -> go.Figure:
     """One line per named series; ``history[name] = (steps, values)``; ``log_y`` for series of different magnitudes
     (positive values only). A series of one point (step 0, before training) is drawn as a marker; ``x_max`` fixes
-    the step axis to [0, x_max] (a preview shows the span the run will cover)."""
+    the step axis to [0, x_max] (a preview shows the span the run will cover), with a 2% margin so the
+    step-0 marker is not cut in half."""
     fig = go.Figure()
     for i, (name, (steps, values)) in enumerate(history.items()):
-        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines" if len(steps) > 1 else "markers", name=name,
-                                 line=dict(color=PALETTE[i % len(PALETTE)])))
+        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines" if len(steps) > 1 else "markers",
+                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, **LAYOUT)
     if log_y:
         fig.update_yaxes(type="log")
