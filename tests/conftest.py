@@ -44,6 +44,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+def stop_after_outputs(client, job, stop_api: str, n: int = 1, timeout: float = 180) -> list:
+    """Wait until ``job`` (a streaming endpoint submitted through ``client``) has sent ``n`` outputs, press Stop
+    through ``stop_api`` (the same client, so the same session) and return the run's final outputs."""
+    deadline = time.time() + timeout
+    while len(job.outputs()) < n and time.time() < deadline:
+        time.sleep(0.2)
+    client.predict(api_name=stop_api)
+    return job.result(timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

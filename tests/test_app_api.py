@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
 from gradio_client.exceptions import AppError
 from PIL import Image
+
+from tests.conftest import stop_after_outputs
 
 N_SLIDERS = 16
 
@@ -138,10 +139,6 @@ def test_live_runs_of_one_seed_are_the_same_run(explorer):
 
 def test_stop_ends_the_live_run_with_its_final_state(client):
     job = client.submit(3000, 8, 1.0, 1e-3, 0, api_name="/train_live")
-    deadline = time.time() + 120
-    while len(job.outputs()) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    client.predict(api_name="/stop_live")
-    status = job.result(timeout=120)[2]
+    status = stop_after_outputs(client, job, "/stop_live", n=2, timeout=120)[2]
     assert status.startswith("Stopped: "), status
     assert 0 < int(re.search(r"Stopped: (\d+) steps", status).group(1)) < 3000

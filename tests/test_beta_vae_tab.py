@@ -12,7 +12,7 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from gen_core.ui.beta_vae import BetaSweep, BetaVAETab
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, stop_after_outputs
 
 SWEEP = BetaSweep.load()
 pytestmark = pytest.mark.skipif(len(SWEEP.models) < 2, reason="needs at least two shipped beta-VAEs in pretrained/")
@@ -176,10 +176,6 @@ def test_live_runs_of_one_seed_are_the_same_run():
 
 def test_api_stop_ends_the_live_run_with_its_final_state(client):
     job = client.submit(4, 20_000, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
-    deadline = time.time() + 180
-    while len(job.outputs()) < 1 and time.time() < deadline:
-        time.sleep(0.2)
-    client.predict(api_name="/bvae_stop")
-    status = job.result(timeout=180)[5]
+    status = stop_after_outputs(client, job, "/bvae_stop")[5]
     assert status.startswith("**Stopped.**"), status
     assert 0 < int(re.search(r"step (\d+)/20000", status).group(1)) < 20_000

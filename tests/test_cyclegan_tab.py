@@ -21,6 +21,7 @@ from gradio_client.exceptions import AppError
 
 from gen_core.data.domains import prepare_image
 from gen_core.ui.cyclegan import CycleGANModels, CycleGANTab
+from tests.conftest import stop_after_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -195,11 +196,7 @@ def test_api_gallery_has_random_and_worst(client):
 
 def test_api_toy_streams_and_stop_ends_it(client):
     job = client.submit(10.0, 4000, 0, api_name="/cyclegan_toy_train")
-    deadline = time.time() + 120
-    while len(job.outputs()) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    client.predict(api_name="/cyclegan_toy_stop")
-    final = job.result(timeout=120)
+    final = stop_after_outputs(client, job, "/cyclegan_toy_stop", n=2, timeout=120)
     assert final[2].startswith("**Stopped.**"), final[2]
     step = int(re.search(r"Step (\d+) of 4000", final[2]).group(1))
     assert 0 < step < 4000
