@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from gen_core import cards
-from gen_core.data.domains import PAIRS, UnpairedBatches, load_domain_pair
+from gen_core.data.domains import EDGE_THRESHOLD, PAIRS, UnpairedBatches, load_domain_pair
 from gen_core.hub import HubModule, init_weights_from, recorded_steps
 from gen_core.models.cyclegan import CycleGAN, CycleGANConfig, CycleGANOptim, cyclegan_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
@@ -78,6 +78,9 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--pool-size", type=int, default=50, help="cyclegan: past fakes shown to the discriminators")
     g.add_argument("--decay-start", type=float, default=0.5,
                    help="cyclegan: fraction of steps at constant lr before the linear decay to 0")
+    g.add_argument("--edge-threshold", type=float, default=EDGE_THRESHOLD,
+                   help="cyclegan, sketch pair: Sobel magnitude above which a pixel is an edge of the sketch domain "
+                        "(recorded in the config; the app and the metrics use the model's own)")
 
 
 def handles(model: HubModule) -> bool:
@@ -129,12 +132,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and resume is None:
         print(f"--resume: no training state in {out}; starting from scratch", file=sys.stderr)
     device = pick_device(args.device)
-    pair = load_domain_pair(args.pair)
+    if args.pair != "sketch" and args.edge_threshold != EDGE_THRESHOLD:
+        raise ValueError("--edge-threshold applies to the sketch pair only (its domain A is edge maps)")
+    if not args.edge_threshold > 0:
+        raise ValueError(f"--edge-threshold must be positive, got {args.edge_threshold}")
+    pair = load_domain_pair(args.pair, threshold=args.edge_threshold)
     torch.manual_seed(args.seed)
     model = CycleGAN(CycleGANConfig(pair=args.pair, domain_a=pair.a_name, domain_b=pair.b_name,
                                     channels=args.channels, n_res_blocks=args.res_blocks,
                                     d_channels=args.d_channels, lambda_cycle=args.lambda_cycle,
-                                    lambda_identity=args.lambda_identity, pool_size=args.pool_size))
+                                    lambda_identity=args.lambda_identity, pool_size=args.pool_size,
+                                    edge_threshold=args.edge_threshold))
     init_steps = 0
     if args.init_from:  # a resumed run has its weights in the training state already
         init_steps = init_from(model, Path(args.init_from)) if resume is None else recorded_steps(args.init_from)

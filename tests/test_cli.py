@@ -97,3 +97,12 @@ def test_beta_start_decays_the_kl_weight_and_the_card_says_so(tmp_path):
     assert both.returncode == 2 and "use one of them" in both.stderr
     orphan = cli("train", "vae", "--out", str(tmp_path / "d"), "--steps", "5", "--beta-hold", "2", *common)
     assert orphan.returncode == 2 and "give --beta-start too" in orphan.stderr
+
+
+def test_edge_threshold_is_checked_before_any_training(tmp_path):
+    shoes = cli("train", "cyclegan", "--pair", "shoes", "--edge-threshold", "0.3", "--steps", "1",
+                "--out", str(tmp_path / "s"))
+    assert shoes.returncode == 2 and "--edge-threshold applies to the sketch pair only" in shoes.stderr
+    bad = cli("train", "cyclegan", "--edge-threshold", "0", "--steps", "1", "--out", str(tmp_path / "z"))
+    assert bad.returncode == 2 and "--edge-threshold must be positive" in bad.stderr
+    assert not (tmp_path / "s").exists() and not (tmp_path / "z").exists()

@@ -356,3 +356,29 @@ def test_init_from_loads_a_trained_cyclegan_and_refuses_another_shape(tmp_path):
         assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="not a CycleGAN of this run's shape.*channels"):
         init_from(CycleGAN(CycleGANConfig(channels=8, n_res_blocks=1, d_channels=4)), tmp_path / "cg")
+
+
+def test_the_sketch_domain_follows_the_edge_threshold_a_model_records(tmp_path):
+    """``--edge-threshold`` (recorded in the config) decides the sketch domain for training, the metrics and the app."""
+    from gen_core.data.domains import EDGE_THRESHOLD, _PAIR_CACHE, load_domain_pair, test_sources
+    from gen_core.metrics.translation import evaluate_cyclegan
+    from gen_core.ui.cyclegan import SCALE, CycleGANModels, CycleGANTab
+    from gen_core.viz.cyclegan import big_image
+
+    assert CycleGANConfig().edge_threshold == EDGE_THRESHOLD == load_domain_pair("sketch").threshold
+    thin = load_domain_pair("sketch", threshold=0.3)
+    assert thin.threshold == 0.3 and torch.equal(thin.test_b, load_domain_pair("sketch").test_b)
+    assert thin.test_a.float().mean() > load_domain_pair("sketch").test_a.float().mean()   # a lower bar: more edge
+    assert torch.equal(test_sources("sketch", "a2b", 12, 0.3), thin.test_a[:12])
+    # a model trained on thinner edges is evaluated, and shown in the app, on its own domain
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(channels=8, n_res_blocks=1, d_channels=8, edge_threshold=0.3))
+    model.save_pretrained(tmp_path / "cg")
+    model = load_pretrained(tmp_path / "cg")
+    assert model.config.edge_threshold == 0.3
+    _PAIR_CACHE.pop(("sketch", 0.3, 0), None)
+    m = evaluate_cyclegan(model, load_pretrained("pretrained/fmnist-classifier"), n_pairs=40, n_eval=40)
+    assert any(key[:2] == ("sketch", 0.3) for key in _PAIR_CACHE) and 0 <= m["label_preservation"] <= 1
+    tab = CycleGANTab(CycleGANModels({"sketch": model}, None))
+    shown = tab.pick_example("sketch", "a2b", 3)
+    assert np.array_equal(shown, big_image(thin.test_a[3].float() / 255.0, SCALE))

@@ -98,6 +98,7 @@ class DomainPair:
     test_a_labels: Tensor
     test_b_labels: Tensor
     test_paired: bool
+    threshold: float = 0.75  # the Sobel threshold of the sketch pair's edge maps (EDGE_THRESHOLD unless chosen)
 
 
 def _to_uint8(x: Tensor) -> Tensor:
@@ -125,7 +126,7 @@ def load_domain_pair(name: str, threshold: float = EDGE_THRESHOLD, seed: int = S
             train_a_labels=train.labels[idx_a], train_b_labels=train.labels[idx_b],
             train_a_index=idx_a, train_b_index=idx_b,
             test_a=edges_test, test_b=test.images, test_a_labels=test.labels, test_b_labels=test.labels,
-            test_paired=True)
+            test_paired=True, threshold=float(threshold))
     else:
         idx_a = torch.nonzero(train.labels == SNEAKER)[:, 0]
         idx_b = torch.nonzero(train.labels == ANKLE_BOOT)[:, 0]

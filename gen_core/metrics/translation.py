@@ -154,7 +154,7 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
     by default, which keeps the evaluation to minutes on a busy 2-core CPU)."""
     model.eval()
     classifier.eval()
-    pair = pair or load_domain_pair(model.config.pair)
+    pair = pair or load_domain_pair(model.config.pair, threshold=model.config.edge_threshold)
     test_a, test_b = pair.test_a[:n_eval].float() / 255.0, pair.test_b[:n_eval].float() / 255.0
     fake_b = translate_batched(model, test_a, "a2b")        # G(x)
     fake_a = translate_batched(model, test_b, "b2a")        # F(y)
@@ -175,7 +175,7 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
         out["l1_to_partner"] = float(l1_per_image(fake_b[:n], test_b[:n]).mean())
         out["ssim_to_partner"] = float(ssim(fake_b[:n], test_b[:n]).mean())
         # Nearest-neighbour baseline: the domain-B training garment whose own edge map is closest to the sketch.
-        pool_edges = sobel_edges(pair.train_b)
+        pool_edges = sobel_edges(pair.train_b, pair.threshold)
         nn_idx = nearest_neighbour_indices(test_a[:n], pool_edges)
         nn_b = pair.train_b[nn_idx].float() / 255.0
         out["l1_to_partner_nn"] = float(l1_per_image(nn_b, test_b[:n]).mean())

@@ -176,6 +176,7 @@ class CycleGANConfig:
     lambda_cycle: float = 10.0         # lambda, Zhu et al.
     lambda_identity: float = 0.5       # identity weight as a fraction of lambda (0.5 lambda, Zhu et al.)
     pool_size: int = 50                # past fakes shown to the discriminators (Zhu et al.)
+    edge_threshold: float = 0.75       # sketch pair: the Sobel threshold of its edge maps (data.domains.EDGE_THRESHOLD)
 
 
 def _norm(kind: str, c: int) -> nn.Module:

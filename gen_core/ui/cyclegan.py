@@ -21,8 +21,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from gen_core.data.domains import (PAIRS, UnpairedSamplers, load_domain_pair, prepare_image, test_source_labels,
-                                   test_sources, toy_domains)
+from gen_core.data.domains import (EDGE_THRESHOLD, PAIRS, UnpairedSamplers, load_domain_pair, prepare_image,
+                                   test_source_labels, test_sources, toy_domains)
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.hub import WeightsError
 from gen_core.metrics.translation import cycle_error_map, l1_per_image, worst_by_cycle_error
@@ -172,16 +172,21 @@ class CycleGANTab:
     # -- examples and gallery ----------------------------------------------------------------------------------
     @staticmethod
     @functools.lru_cache(maxsize=8)
-    def _source_images(pair: str, direction: str) -> torch.Tensor:
-        dp = load_domain_pair(pair)
+    def _source_images(pair: str, direction: str, threshold: float = EDGE_THRESHOLD) -> torch.Tensor:
+        dp = load_domain_pair(pair, threshold=threshold)
         src = dp.test_a if direction == "a2b" else dp.test_b
         return src.float() / 255.0
+
+    def _threshold(self, pair: str) -> float:
+        """The edge threshold of the sketch domain the pair's shipped model was trained on (default: none shipped)."""
+        model = self.m.models.get(pair)
+        return model.config.edge_threshold if model is not None else EDGE_THRESHOLD
 
     def examples(self, pair: Any, direction: Any) -> list[tuple[np.ndarray, str]]:
         """The first test images of the source domain, for the example picker."""
         pair = choice(pair, "Domain pair", list(PAIRS))
         direction = self._direction(direction)
-        src = test_sources(pair, direction, N_EXAMPLES).float() / 255.0  # not the whole pair: fast at start-up
+        src = test_sources(pair, direction, N_EXAMPLES, self._threshold(pair)).float() / 255.0  # fast at start-up
         return [(big_image(img, 4), f"test #{i}") for i, img in enumerate(src)]
 
     def pick_example(self, pair: Any, direction: Any, index: Any) -> np.ndarray:
@@ -189,7 +194,8 @@ class CycleGANTab:
         pair = choice(pair, "Domain pair", list(PAIRS))
         direction = self._direction(direction)
         i = integer(index, "Example index", 0, N_EXAMPLES - 1)
-        return big_image(test_sources(pair, direction, N_EXAMPLES)[i].float() / 255.0, SCALE)
+        src = test_sources(pair, direction, N_EXAMPLES, self._threshold(pair))
+        return big_image(src[i].float() / 255.0, SCALE)
 
     def show_example(self, pair: Any, direction: Any, index: Any) -> list[Any]:
         """The ``index``-th example in the input box and translated at once: [input picture, translation, round
@@ -236,7 +242,7 @@ class CycleGANTab:
 
     def _gallery(self, model: CycleGAN, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
         """Build :meth:`gallery`'s tiles and note for ``model`` in ``direction``."""
-        src = self._source_images(model.config.pair, direction)[:N_GALLERY_POOL]
+        src = self._source_images(model.config.pair, direction, model.config.edge_threshold)[:N_GALLERY_POOL]
         worst, err = worst_by_cycle_error(model, src, direction, N_GALLERY_WORST)
         gen = torch.Generator().manual_seed(0)
         rand = torch.randperm(src.shape[0], generator=gen)[:N_GALLERY_RANDOM]
