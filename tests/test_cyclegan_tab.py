@@ -94,7 +94,7 @@ def test_toy_preview_is_the_first_frame_of_the_run_it_would_start():
     assert status.startswith("Untrained") and "Step 0 of 1500" in status and "seed 3" in status
     assert first[2].startswith("Training…") and status.split("Step", 1)[1] == first[2].split("Step", 1)[1]
     assert fig.to_json() == first[0].to_json()             # same seed: the same untrained G and F, the same points
-    assert list(curve.layout.xaxis.range) == [0, 1500]      # no step yet: the axis spans the run to come
+    assert list(curve.layout.xaxis.range) == [-30, 1500]    # no step yet: the axis spans the run to come
     with pytest.raises(gr.Error, match="Seed must be"):
         tab.toy_preview(10.0, 1500, -1)
 

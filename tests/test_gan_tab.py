@@ -104,7 +104,7 @@ def test_preview_shows_step_0_of_the_configured_run_and_leaves_a_running_one_alo
                                                             "none", 3, 500, session=session)
     # a finished run's curves and timeline are replaced by empty ones with its panels
     assert all(t.x is None or len(t.x) == 0 for t in curves.data) and "Timeline" in timeline.layout.title.text
-    assert list(curves.layout.xaxis.range) == list(curves.layout.xaxis2.range) == [0, 500]   # the run's span
+    assert list(curves.layout.xaxis.range) == list(curves.layout.xaxis2.range) == [-10, 500]   # the run's span
     for fig in (curves, timeline):
         go.Figure(json.loads(fig.to_json()))
     go.Figure(json.loads(panels.to_json()))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from gen_core.viz.figures import LAYOUT, PALETTE
+from gen_core.viz.figures import LAYOUT, PALETTE, series_mode, step_axis_range
 
 ESTIMATE_NAME = "AVB estimate E_q T(x, z)"
 ANALYTIC_NAME = "analytic KL(q(z|x) || N(0, I))"
@@ -21,7 +21,7 @@ def kl_tracking_figure(steps: Sequence[float], kl_estimate: Sequence[float], kl_
     trains on) and the Gaussian encoder's closed-form KL (what it should be). Batch means, nats per image.
     A single step (step 0, before training) is drawn as markers; ``x_max`` fixes the step axis to [0, x_max]."""
     x = list(steps)
-    mode = "lines" if len(x) > 1 else "markers"
+    mode = series_mode(len(x))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=list(kl_analytic), mode=mode, name=ANALYTIC_NAME,
                              line=dict(color=PALETTE[0], width=2), marker=dict(color=PALETTE[0], size=9)))
@@ -31,7 +31,7 @@ def kl_tracking_figure(steps: Sequence[float], kl_estimate: Sequence[float], kl_
     fig.update_layout(title=title, xaxis_title="training step", yaxis_title="nats per image",
                       legend=dict(orientation="h", y=-0.25), **{**LAYOUT, "height": 380})
     if x_max is not None:
-        fig.update_xaxes(range=[-0.02 * x_max, x_max])   # a margin: the step-0 markers are not cut in half
+        fig.update_xaxes(range=step_axis_range(x_max))
     return fig
 
 

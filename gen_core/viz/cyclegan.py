@@ -13,7 +13,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from gen_core.viz.figures import LAYOUT, PALETTE
+from gen_core.viz.figures import LAYOUT, PALETTE, series_mode, step_axis_range
 from gen_core.viz.images import tile_images, to_uint8
 
 __all__ = ["cycle_error_heatmap", "translation_tile", "toy_figure", "mode_colours", "cycle_curve"]
@@ -84,13 +84,15 @@ def toy_figure(a: Tensor, b: Tensor, g_a: Tensor, f_g_a: Tensor, bounds: tuple[f
 def cycle_curve(steps: Sequence[int], cycle: Sequence[float], d_loss: Sequence[float],
                 x_max: int | None = None) -> go.Figure:
     """Cycle L1 of A and the discriminators' loss against the step of a live toy run; ``x_max`` fixes the step
-    axis to [0, x_max] (a step-0 preview shows the span of the run to come)."""
+    axis to the run's span (`step_axis_range`: a step-0 preview shows the span of the run to come, its one point
+    as a marker)."""
+    mode = series_mode(len(steps))
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=list(steps), y=list(cycle), mode="lines", name="cycle L1 ||F(G(x)) - x||",
+    fig.add_trace(go.Scatter(x=list(steps), y=list(cycle), mode=mode, name="cycle L1 ||F(G(x)) - x||",
                              line=dict(color=PALETTE[3])))
-    fig.add_trace(go.Scatter(x=list(steps), y=list(d_loss), mode="lines", name="D loss (LSGAN, A + B)",
+    fig.add_trace(go.Scatter(x=list(steps), y=list(d_loss), mode=mode, name="D loss (LSGAN, A + B)",
                              line=dict(color=PALETTE[0])))
     fig.update_layout(title="Live run", xaxis_title="step", yaxis_title="loss", **{**LAYOUT, "height": 300})
     if x_max is not None:
-        fig.update_xaxes(range=[0, x_max])
+        fig.update_xaxes(range=step_axis_range(x_max))
     return fig

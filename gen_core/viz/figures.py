@@ -18,6 +18,20 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LAYOUT = dict(margin=dict(l=50, r=20, t=40, b=40), height=340)
 
 
+def step_axis_range(x_max: float) -> list[float]:
+    """The step axis of a live run's curves fixed to the span of the run, [0, x_max], with a 2% margin on the
+    left so a step-0 marker (a preview before training) is drawn whole rather than cut in half at the edge."""
+    if not x_max > 0:
+        raise ValueError(f"x_max must be a positive step count, got {x_max!r}")
+    return [-0.02 * x_max, x_max]
+
+
+def series_mode(n_points: int) -> str:
+    """Plotly's trace mode for a series of ``n_points``: a line, or a marker when there is one point (a line
+    through a single point draws nothing, so a step-0 preview would look empty)."""
+    return "lines" if n_points > 1 else "markers"
+
+
 def loss_curves(history: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "Training curves",
                 y_title: str = "nats per image", log_y: bool = False, x_max: float | None = None) -> go.Figure:
     """One line per named series; ``history[name] = (steps, values)``; ``log_y`` for series of different magnitudes
@@ -26,13 +40,13 @@ def loss_curves(history: dict[str, tuple[Sequence[float], Sequence[float]]], tit
     step-0 marker is not cut in half."""
     fig = go.Figure()
     for i, (name, (steps, values)) in enumerate(history.items()):
-        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode="lines" if len(steps) > 1 else "markers",
+        fig.add_trace(go.Scatter(x=list(steps), y=list(values), mode=series_mode(len(steps)),
                                  name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, **LAYOUT)
     if log_y:
         fig.update_yaxes(type="log")
     if x_max is not None:
-        fig.update_xaxes(range=[-0.02 * x_max, x_max])   # a margin: the step-0 marker is not cut in half
+        fig.update_xaxes(range=step_axis_range(x_max))
     return fig
 
 

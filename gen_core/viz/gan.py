@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from gen_core.viz.figures import PALETTE
+from gen_core.viz.figures import PALETTE, series_mode, step_axis_range
 
 __all__ = [
     "StreamFigure",
@@ -218,7 +218,8 @@ def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training
                x_max: int | None = None) -> StreamFigure:
     """Left: discriminator and generator losses; right: modes captured and % high-quality samples (2,500 samples,
     EVALUATION.md protocol). Several runs (A/B) are overlaid, one colour per run; G dashed, HQ% dotted. ``x_max``
-    fixes both step axes to [0, x_max] (a step-0 preview shows the span of the run to come)."""
+    fixes both step axes to the run's span (`step_axis_range`: a step-0 preview shows the span of the run to come,
+    its single points as markers)."""
     layout: dict[str, Any] = dict(
         xaxis=dict(domain=[0.0, 0.44], title=dict(text="generator step"), anchor="y"),
         yaxis=dict(title=dict(text="loss (batch mean)"), anchor="x"),
@@ -233,17 +234,19 @@ def gan_curves(runs: dict[str, GANHistory], n_modes: int, title: str = "Training
         c_d = colour or PALETTE[0]
         c_g = colour or PALETTE[1]
         prefix = f"{name}: " if len(runs) > 1 else ""
-        traces.append(dict(type="scatter", x=np.asarray(h.steps), y=_r(h.d_loss), mode="lines", name=f"{prefix}D loss",
+        steps, evals = np.asarray(h.steps), np.asarray(h.eval_steps)
+        step_mode, eval_mode = series_mode(len(steps)), series_mode(len(evals))
+        traces.append(dict(type="scatter", x=steps, y=_r(h.d_loss), mode=step_mode, name=f"{prefix}D loss",
                            line=dict(color=c_d, width=1.5), xaxis="x", yaxis="y"))
-        traces.append(dict(type="scatter", x=np.asarray(h.steps), y=_r(h.g_loss), mode="lines", name=f"{prefix}G loss",
+        traces.append(dict(type="scatter", x=steps, y=_r(h.g_loss), mode=step_mode, name=f"{prefix}G loss",
                            line=dict(color=c_g, width=1.5, dash="dash"), xaxis="x", yaxis="y"))
-        traces.append(dict(type="scatter", x=np.asarray(h.eval_steps), y=np.asarray(h.modes), mode="lines", name=f"{prefix}modes",
+        traces.append(dict(type="scatter", x=evals, y=np.asarray(h.modes), mode=eval_mode, name=f"{prefix}modes",
                            line=dict(color=colour or PALETTE[2], width=2.5, shape="hv"), xaxis="x2", yaxis="y2"))
-        traces.append(dict(type="scatter", x=np.asarray(h.eval_steps), y=_r(h.high_quality_pct, 1), mode="lines",
+        traces.append(dict(type="scatter", x=evals, y=_r(h.high_quality_pct, 1), mode=eval_mode,
                            name=f"{prefix}% HQ", line=dict(color=colour or PALETTE[3], width=1.5, dash="dot"),
                            xaxis="x2", yaxis="y3"))
     if x_max is not None:
-        layout["xaxis"]["range"] = layout["xaxis2"]["range"] = [0, x_max]
+        layout["xaxis"]["range"] = layout["xaxis2"]["range"] = step_axis_range(x_max)
     layout.update(BASE, height=height, title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)))
     layout["margin"] = dict(l=50, r=50, t=50, b=40)
     layout["legend"] = dict(orientation="h", y=-0.22, x=0.5, xanchor="center")
