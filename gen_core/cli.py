@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from gen_core import cards, cli_avb, cli_cyclegan, cli_gan, cli_vaes
 
@@ -37,6 +36,7 @@ from gen_core.metrics.beta_vae import N_HELD_OUT, evaluate_dsprites_vae
 from gen_core.metrics.likelihood import evaluate_autoencoder, evaluate_vae
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, LikelihoodTask, SamplerBatches, pick_device
+from gen_core.train.progress import follow_run
 
 USAGE = {
     "vae": 'from gen_core.models import load_pretrained\nvae = load_pretrained("{path}")\n'
@@ -266,20 +266,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         data = load_fashion_mnist("train").images
     task = CosineLRTask if args.lr_schedule == "cosine" else LikelihoodTask
-    wall, step = 0.0, 0
-    with tqdm(total=args.steps, desc=f"train {args.model}", unit="step", dynamic_ncols=True) as bar:
-        for ev in train(model, data, tc, resume_from=resume, card_fn=card, task_factory=task):
-            if ev.kind == "start":
-                bar.update(ev.step)
-            elif ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in ev.metrics.items()
-                                if k in ("loss", "kl", "recon", "nll", "tc")})
-            elif ev.kind == "diverged":
-                print(ev.message, file=sys.stderr)
-                return 2
-            elif ev.kind == "done":
-                wall, step = ev.metrics["wall_time_s"], ev.step
+    ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card, task_factory=task), args.steps,
+                     f"train {args.model}", ("loss", "kl", "recon", "nll", "tc"))
+    if ran is None:
+        return 2
+    step, wall = ran
     metrics = evaluate(model, iwae_k=args.iwae_k, n=args.eval_n, iwae_n=args.iwae_n, preset=args.metrics_preset)
     # Every card keeps its run under ``gen_core_training`` (what --init-from reads); flows and dSprites VAEs also keep
     # their held-out metrics, so the UI shows them without recomputing.

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from gen_core import cards
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.hub import HubModule
 from gen_core.models.avb import AVB, CRITICS, AVBConfig, AVBOptim, avb_metrics, avb_task
-from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
+from gen_core.train.loop import STATE_JSON, STATE_TENSORS, Event, TrainConfig, pick_device, train
+from gen_core.train.progress import follow_run
 
 MODELS = ("avb",)
 HISTORY_NAME = "kl_history.json"   # the KL history so far, beside the training state (for --resume)
@@ -124,26 +124,23 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
 
     history: list[list[float]] = []
-    wall, step = 0.0, 0
-    with tqdm(total=args.steps, desc="train avb", unit="step", dynamic_ncols=True, mininterval=10) as bar:
-        for ev in train(model, load_fashion_mnist("train").images, tc, resume_from=resume, card_fn=card,
-                        task_factory=avb_task(optim)):
-            if ev.kind == "start":
-                bar.update(ev.step)
-                if resume is not None and (out / HISTORY_NAME).is_file():
-                    history = [row for row in json.loads((out / HISTORY_NAME).read_text()) if row[0] <= ev.step]
-            elif ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                history.append([ev.step, round(ev.metrics["kl_estimate"], 4), round(ev.metrics["kl_analytic"], 4)])
-                bar.set_postfix({k: f"{v:.4g}" for k, v in ev.metrics.items()
-                                 if k in ("recon", "kl_estimate", "kl_analytic", "d_loss")})
-            elif ev.kind == "checkpoint":
-                (out / HISTORY_NAME).write_text(json.dumps(history))
-            elif ev.kind == "diverged":
-                print(ev.message, file=sys.stderr)
-                return 2
-            elif ev.kind == "done":
-                wall, step = ev.metrics["wall_time_s"], ev.step
+
+    def keep_history(ev: Event) -> None:
+        """The KL curves for the card: resumed from the saved rows, one row per logged step, saved with each
+        checkpoint."""
+        if ev.kind == "start" and resume is not None and (out / HISTORY_NAME).is_file():
+            history[:] = [row for row in json.loads((out / HISTORY_NAME).read_text()) if row[0] <= ev.step]
+        elif ev.kind == "step":
+            history.append([ev.step, round(ev.metrics["kl_estimate"], 4), round(ev.metrics["kl_analytic"], 4)])
+        elif ev.kind == "checkpoint":
+            (out / HISTORY_NAME).write_text(json.dumps(history))
+
+    ran = follow_run(train(model, load_fashion_mnist("train").images, tc, resume_from=resume, card_fn=card,
+                           task_factory=avb_task(optim)), args.steps, "train avb",
+                     ("recon", "kl_estimate", "kl_analytic", "d_loss"), mininterval=10, on_event=keep_history)
+    if ran is None:
+        return 2
+    step, wall = ran
     iwae_n = args.iwae_n if args.iwae_n is not None else 1000
     metrics = evaluate(model, iwae_k=args.iwae_k, iwae_n=iwae_n, n=args.eval_n)
     card_data: dict[str, Any] = {

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from gen_core import cards
 from gen_core.data.domains import EDGE_THRESHOLD, PAIRS, UnpairedBatches, load_domain_pair
 from gen_core.hub import HubModule, init_weights_from, recorded_steps
 from gen_core.models.cyclegan import CycleGAN, CycleGANConfig, CycleGANOptim, cyclegan_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
+from gen_core.train.progress import follow_run
 
 MODELS = ("cyclegan",)
 CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "fmnist-classifier"
@@ -171,21 +171,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    wall, device_name, metrics, eval_note(args.pair) if metrics else "",
                                    USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
 
-    wall, step = 0.0, 0
-    with tqdm(total=args.steps, desc=f"train cyclegan ({args.pair})", unit="step", dynamic_ncols=True,
-              mininterval=10) as bar:
-        for ev in train(model, data, tc, resume_from=resume, card_fn=card, task_factory=cyclegan_task(optim)):
-            if ev.kind == "start":
-                bar.update(ev.step)
-            elif ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in ev.metrics.items()
-                                 if k in ("g_loss", "d_loss_a", "d_loss_b", "cycle_a", "cycle_b", "steps_per_s")})
-            elif ev.kind == "diverged":
-                print(ev.message, file=sys.stderr)
-                return 2
-            elif ev.kind == "done":
-                wall, step = ev.metrics["wall_time_s"], ev.step
+    ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card, task_factory=cyclegan_task(optim)),
+                     args.steps, f"train cyclegan ({args.pair})",
+                     ("g_loss", "d_loss_a", "d_loss_b", "cycle_a", "cycle_b", "steps_per_s"), digits=3, mininterval=10)
+    if ran is None:
+        return 2
+    step, wall = ran
     metrics = evaluate(model, CLASSIFIER_DIR)
     card_data: dict[str, Any] = {
         "gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from gen_core import cards, losses
 from gen_core.data.fashion_mnist import load_fashion_mnist
@@ -33,6 +32,7 @@ from gen_core.models.gan import DCGAN, GAN2D, DCGANConfig, GAN2DConfig, data_sca
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
 from gen_core.train.loop import (STATE_JSON, STATE_TENSORS, LabelledBatches, LikelihoodTask, SamplerBatches,
                                  TensorBatches, TrainConfig, pick_device, train)
+from gen_core.train.progress import follow_run
 
 MODELS = ("gan", "dcgan", "classifier")
 EVAL_SEEDS = (0, 1, 2, 3, 4)          # sampling seeds of the 2-D mode metrics (2,500 samples each)
@@ -253,20 +253,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    wall, device_name, metrics, eval_note(model, metrics) if metrics else "",
                                    USAGE[args.model].format(path=str(out)))
 
-    wall, step = 0.0, 0
-    with tqdm(total=args.steps, desc=f"train {args.model}", unit="step", dynamic_ncols=True) as bar:
-        for ev in train(model, data, tc, resume_from=resume, card_fn=card, task_factory=task):
-            if ev.kind == "start":
-                bar.update(ev.step)
-            elif ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in ev.metrics.items()
-                                 if k in ("d_loss", "g_loss", "loss", "accuracy")})
-            elif ev.kind == "diverged":
-                print(ev.message, file=sys.stderr)
-                return 2
-            elif ev.kind == "done":
-                wall, step = ev.metrics["wall_time_s"], ev.step
+    ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card, task_factory=task), args.steps,
+                     f"train {args.model}", ("d_loss", "g_loss", "loss", "accuracy"), digits=3)
+    if ran is None:
+        return 2
+    step, wall = ran
     metrics = evaluate(model, getattr(args, "classifier", CLASSIFIER_DIR))
     card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
                  "gen_core_training": {"steps": step, "wall_time_s": round(wall, 1), "batch_size": args.batch_size,

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from gen_core import cards
 from gen_core.data.fashion_mnist import load_fashion_mnist
@@ -29,6 +28,7 @@ from gen_core.models.cvae import CVAE, CVAEConfig
 from gen_core.models.discrete import DVAE, VQVAE, DVAEConfig, VQVAEConfig
 from gen_core.models.flow_prior import FlowPriorVAE, FlowPriorVAEConfig
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, LabelledBatches, TrainConfig, pick_device, train
+from gen_core.train.progress import follow_run
 
 MODELS = ("cvae", "vqvae", "dvae", "flow_prior_vae")
 
@@ -178,20 +178,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    step, wall, device_name, metrics, eval_note(args.model) if metrics else "",
                                    USAGE[args.model].format(path=str(out)), metric_notes=METRIC_NOTES)
 
-    wall, step = 0.0, 0
-    keys = ("loss", "recon", "kl", "tau", "batch_usage", "commitment")
-    with tqdm(total=args.steps, desc=f"train {args.model}", unit="step", dynamic_ncols=True, mininterval=10) as bar:
-        for ev in train(model, data, tc, resume_from=resume, card_fn=card):
-            if ev.kind == "start":
-                bar.update(ev.step)
-            elif ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in ev.metrics.items() if k in keys})
-            elif ev.kind == "diverged":
-                print(ev.message, file=sys.stderr)
-                return 2
-            elif ev.kind == "done":
-                wall, step = ev.metrics["wall_time_s"], ev.step
+    ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card), args.steps, f"train {args.model}",
+                     ("loss", "recon", "kl", "tau", "batch_usage", "commitment"), mininterval=10)
+    if ran is None:
+        return 2
+    step, wall = ran
     metrics = evaluate(model, iwae_k=args.iwae_k, iwae_n=args.iwae_n if args.iwae_n is not None else 1000,
                        n=args.eval_n)
     card_data = {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},

@@ -14,6 +14,7 @@ import torch
 from gen_core.models import VAE, VAEConfig
 from gen_core.train import Event, TrainConfig, train
 from gen_core.train.loop import autocast_dtype
+from gen_core.train.progress import follow_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,3 +199,34 @@ def test_quick_thread_switches_sets_the_interval_and_refuses_nonsense():
     with one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == threads
+
+
+def test_follow_run_reports_the_finished_run_and_every_event(images, capsys):
+    seen: list[str] = []
+    ran = follow_run(train(tiny_vae(), images, TrainConfig(steps=20, batch_size=32, log_every=5)), 20, "train vae",
+                     ("loss", "kl"), on_event=lambda ev: seen.append(ev.kind))
+    assert ran is not None and ran[0] == 20 and ran[1] > 0            # (steps, wall seconds)
+    assert seen[0] == "start" and seen.count("step") == 4 and seen[-1] == "done"
+    bar = capsys.readouterr().err
+    assert "20/20" in bar and "loss=" in bar and "kl=" in bar and "recon=" not in bar   # only the keys asked for
+
+
+def test_follow_run_stops_on_divergence_with_the_loops_message(images, capsys):
+    model = tiny_vae()
+    original_forward = model.forward
+
+    def forward(x, step=0):
+        out = original_forward(x, step)
+        if step == 7:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    model.forward = forward
+    assert follow_run(train(model, images, TrainConfig(steps=20, batch_size=32, log_every=5)), 20, "t", ()) is None
+    assert "Training diverged at step 7" in capsys.readouterr().err
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_follow_run_refuses_a_run_that_ends_without_its_last_event():
+    with pytest.raises(RuntimeError, match="without a 'done' or 'diverged' event"):
+        follow_run(iter([Event("start", 0), Event("step", 5, {"loss": 1.0})]), 10, "t", ("loss",))
