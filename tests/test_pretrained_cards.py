@@ -106,6 +106,13 @@ def test_latent_model_cards(test_set):
     assert_reproduces("vqvae-fmnist", evaluate_vqvae(load_pretrained(PRETRAINED / "vqvae-fmnist"), x))
 
 
+def test_avb_card(test_set):
+    """AVB's true ELBO, its discriminator's KL estimate against the analytic KL, and T's held-out loss (4 seeded
+    posterior and prior draws per image; the IWAE bound, drawn after them, is left out)."""
+    from gen_core.models.avb import avb_metrics
+    assert_reproduces("avb-fmnist", avb_metrics(load_pretrained(PRETRAINED / "avb-fmnist"), test_set.float_images()))
+
+
 def test_conditional_dcgan_card(classifier):
     """The class-conditional DCGAN's label agreement: the classifier's accuracy on 10,000 samples against the
     labels they were drawn for."""
