@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import shlex
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -208,3 +211,57 @@ def record_seed_runs(folder: str | Path, others: Iterable[str | Path],
     meta[SEEDS_KEY] = runs
     update_model_card(folder, meta, f"{body.rstrip()}\n\n{section}")
     return runs
+
+
+# -- checking a card against a fresh evaluation -----------------------------------------------------------------
+
+_TABLE_ROW = re.compile(r"^\| `(\w+)` \| ([^|]+) \|", re.M)
+TIMING_SUFFIXES = ("_ms", "_per_s", "wall_time_s")    # machine-dependent: never compared
+
+
+def card_metrics(folder: str | Path) -> dict[str, Any]:
+    """The held-out metrics a model card states: its ``gen_core_metrics`` metadata, or, for the first cards (written
+    before the CLI kept metadata), the values of its Markdown metrics table as printed (strings, 4 significant
+    digits). ``{}`` when the card states none."""
+    meta = read_card_metadata(folder).get("gen_core_metrics")
+    if meta:
+        return dict(meta)
+    card = Path(folder) / CARD_NAME
+    if not card.is_file():
+        return {}
+    return {k: v.strip() for k, v in _TABLE_ROW.findall(card.read_text(encoding="utf-8"))}
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """One metric computed again and the value its card states."""
+
+    key: str
+    computed: float
+    card: float | str
+    ok: bool
+
+
+def check_against_card(metrics: dict[str, Any], card: dict[str, Any], rel: float = 1e-5,
+                       abs_tol: float = 1e-6) -> list[CardCheck]:
+    """Compare freshly computed ``metrics`` with a card's (:func:`card_metrics`), for every number both have.
+
+    A metadata value matches to ``rel`` relative (sums of 10,000 per-image terms differ in their last float32
+    digits between thread counts) or ``abs_tol`` (cards keep six decimals); a table value matches when the computed
+    number prints the same with four significant digits, as the table does. Timings (``TIMING_SUFFIXES``) are
+    skipped."""
+    checks = []
+    for key, value in metrics.items():
+        if key not in card or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
+            continue
+        if key.endswith(TIMING_SUFFIXES):
+            continue
+        want = card[key]
+        if isinstance(want, str):
+            ok = f"{value:.4g}" == want
+        elif isinstance(want, (int, float)) and not isinstance(want, bool):
+            ok = math.isclose(value, want, rel_tol=rel, abs_tol=abs_tol)
+        else:
+            continue
+        checks.append(CardCheck(key, float(value), want, ok))
+    return checks

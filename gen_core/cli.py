@@ -28,7 +28,8 @@ from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
 from gen_core.data.fashion_mnist import DataFileError
-from gen_core.hub import HubModule, WeightsError, init_training_differences, init_weights_from, recorded_steps
+from gen_core.hub import (HubModule, WeightsError, init_training_differences, init_weights_from, recorded_steps,
+                          resolve)
 from gen_core.metrics.density import (ENTROPY_N, EVAL_SEED, MIXTURE_TARGETS, TEST_N, build_target,
                                       likelihood_report, target_of)
 from gen_core.data.dsprites import DSpritesBatches
@@ -294,10 +295,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Print held-out metrics of a saved model as JSON."""
+    """Print held-out metrics of a saved model as JSON; with ``--check``, compare them with its model card and
+    exit with 1 when one differs beyond float rounding."""
+    card = cards.card_metrics(resolve(args.path)) if args.check else {}
+    if args.check and not card:
+        raise ValueError(f"{args.path}: its model card states no metrics to check against")
     model = load_pretrained(args.path, device=args.device if args.device != "auto" else "cpu")
     metrics = evaluate(model, iwae_k=args.iwae_k, n=args.n, iwae_n=args.iwae_n, preset=args.metrics_preset)
     print(json.dumps(metrics, indent=2))
+    if not args.check:
+        return 0
+    checks = cards.check_against_card(metrics, card)
+    for c in checks:
+        if not c.ok:
+            print(f"differs: {c.key} computed {c.computed:.6g}, card {c.card}", file=sys.stderr)
+    bad = [c for c in checks if not c.ok]
+    if not checks:
+        print(f"{args.path}: no metric of this evaluation is on its card", file=sys.stderr)
+        return 1
+    if bad:
+        counts = [c.key for c in bad if c.key.startswith("n_") or c.key.endswith(("_n", "_k"))]
+        hint = (f" The sample counts differ ({', '.join(counts)}): pass the card's (--n, --iwae-k, --iwae-n; its "
+                "Training section gives the command)." if counts else "")
+        print(f"{args.path}: {len(bad)} of {len(checks)} card metrics differ.{hint}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: all {len(checks)} card metrics reproduced", file=sys.stderr)
     return 0
 
 
@@ -385,6 +407,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-n", type=int, default=None)
     e.add_argument("--metrics-preset", choices=["disentanglement_lib", "fast", "smoke"], default="disentanglement_lib",
                    help="dSprites vae: sample counts of the disentanglement metrics")
+    e.add_argument("--check", action="store_true",
+                   help="compare the metrics with the model card's; exit 1 if one differs beyond float rounding")
     s = sub.add_parser("seeds", help="list in a folder's card the metrics of other seeds of its exact command")
     s.add_argument("path", help="the model folder whose card gets the table")
     s.add_argument("others", nargs="+", help="folders trained by the same command with another --seed")

@@ -80,3 +80,47 @@ def test_seeds_command_records_or_says_why_not(tmp_path, capsys):
     assert "not trained by the same command" in capsys.readouterr().err
     assert main(["seeds", str(tmp_path / "main"), str(tmp_path / "missing")]) == 2
     assert "no model card with a training command" in capsys.readouterr().err
+
+
+def test_card_metrics_reads_the_metadata_or_the_printed_table(tmp_path):
+    from gen_core.hub import write_model_card
+    write_model_card(tmp_path / "meta", "# m\n\n| `elbo` | -1 | x |\n", {"gen_core_metrics": {"elbo": -233.706315}})
+    assert cards.card_metrics(tmp_path / "meta") == {"elbo": -233.706315}          # metadata wins
+    (tmp_path / "table").mkdir()
+    (tmp_path / "table" / "README.md").write_text("---\nlibrary_name: gen_core\n---\n\n# m\n\n"
+                                                  + cards.metrics_table({"elbo": -233.706315, "kl": 16.918578}))
+    assert cards.card_metrics(tmp_path / "table") == {"elbo": "-233.7", "kl": "16.92"}
+    assert cards.card_metrics(tmp_path / "nothing") == {}
+
+
+def test_check_against_card_allows_float_rounding_only():
+    card = {"elbo": -253.17988, "gap": 0.029365, "shown": "-233.7", "preset": "fast", "per_dim": [1.0, 2.0]}
+    checks = {c.key: c.ok for c in cards.check_against_card(
+        {"elbo": -253.18044, "gap": 0.0293654, "shown": -233.706, "preset": "fast", "per_dim": [1.0, 2.0],
+         "extra": 1.0, "translate_ms": 9.0}, {**card, "translate_ms": 2.7})}
+    # 2e-6 relative, the sixth decimal, the same four digits: matches; a timing is not compared at all
+    assert checks == {"elbo": True, "gap": True, "shown": True}
+    checks = {c.key: c.ok for c in cards.check_against_card({"elbo": -253.2, "gap": 0.0294, "shown": -233.6}, card)}
+    assert checks == {"elbo": False, "gap": False, "shown": False}
+
+
+def test_eval_check_reproduces_a_shipped_card_or_says_what_differs(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from gen_core.cli import main
+    from gen_core.hub import read_card_metadata, update_model_card
+    shipped = Path(__file__).resolve().parents[1] / "pretrained" / "gan-ring-lsgan-256"
+    assert main(["eval", str(shipped), "--check"]) == 0
+    assert "all 9 card metrics reproduced" in capsys.readouterr().err
+    edited = tmp_path / "edited"
+    shutil.copytree(shipped, edited)
+    meta = read_card_metadata(edited)
+    meta["gen_core_metrics"]["high_quality_pct"] += 0.5            # a card that claims more than its weights do
+    update_model_card(edited, meta, "# edited\n")
+    assert main(["eval", str(edited), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "differs: high_quality_pct" in err and "1 of 9 card metrics differ" in err
+    (tmp_path / "bare").mkdir()
+    assert main(["eval", str(tmp_path / "bare"), "--check"]) == 2
+    assert "states no metrics to check against" in capsys.readouterr().err
