@@ -252,9 +252,8 @@ def check_against_card(metrics: dict[str, Any], card: dict[str, Any], rel: float
     skipped."""
     checks = []
     for key, value in metrics.items():
-        if key not in card or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
-            continue
-        if key.endswith(TIMING_SUFFIXES):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key not in card or key.endswith(TIMING_SUFFIXES) or not numeric:
             continue
         want = card[key]
         if isinstance(want, str):

@@ -306,10 +306,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.check:
         return 0
     checks = cards.check_against_card(metrics, card)
-    for c in checks:
-        if not c.ok:
-            print(f"differs: {c.key} computed {c.computed:.6g}, card {c.card}", file=sys.stderr)
     bad = [c for c in checks if not c.ok]
+    for c in bad:
+        print(f"differs: {c.key} computed {c.computed:.6g}, card {c.card}", file=sys.stderr)
     if not checks:
         print(f"{args.path}: no metric of this evaluation is on its card", file=sys.stderr)
         return 1
