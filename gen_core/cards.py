@@ -105,6 +105,24 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
     return "\n".join(parts)
 
 
+def live_run_card(title: str, where: str, settings: dict[str, Any], steps: int, wall_time_s: float,
+                  config: dict[str, Any], metrics: dict[str, float], eval_note: str, usage: str) -> str:
+    """Markdown body of the card of a model trained live in the dashboard (``where``: the tab) and downloaded:
+    the settings it ran with, its steps and wall time, its config and the metrics the tab measured."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
+    return "\n".join([
+        f"# {title}", "",
+        f"Trained live in the gen_core dashboard ({where}) and downloaded from it: a visitor's run, not one of "
+        "gen_core's shipped models. The command line trains the same models reproducibly (`python -m gen_core "
+        "train`); `python -m gen_core eval FOLDER` scores this one with the full protocol.", "",
+        "## Use", "", "```python", usage.strip(), "```", "",
+        "## Training", "", "| setting | value |", "|---|---|", rows, "",
+        f"- Steps run: {steps}", f"- Wall time: {wall_time_s:.1f} s", "",
+        "Model config (`config.json`):", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", "",
+        "## Metrics measured by the dashboard", "", eval_note.strip(), "", metrics_table(metrics), "",
+    ])
+
+
 def publish_run(model: Any, out: Path, card_text: str, card_data: dict[str, Any], metrics: dict[str, Any],
                 keep_state: bool, state_files: Iterable[str]) -> None:
     """Finish a CLI training run: write ``out`` as a Hub-format folder (config.json, model.safetensors and the card

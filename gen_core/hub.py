@@ -9,6 +9,9 @@ fallback), and turns a missing or mismatched file into an error that says what i
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -226,3 +229,19 @@ def read_card_metadata(folder: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise WeightsError(f"{card}: the metadata block is not valid YAML ({exc}); fix or regenerate the card") from exc
     return data if isinstance(data, dict) else {}
+
+
+def export_zip(model: HubModule, name: str, card: str, card_data: dict[str, Any] | None = None,
+               root: str | Path | None = None) -> Path:
+    """Pack ``model`` as a Hub-format folder ``name/`` (config.json, model.safetensors, README.md with ``card`` as
+    its body) into ``name.zip`` in a fresh folder under ``root`` (default: the system's temporary folder), and
+    return the zip's path. Unzipped, the folder loads with ``load_pretrained``. ``name`` may hold letters, digits,
+    ``.``, ``_`` and ``-`` only: it becomes a file name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ValueError(f"export name {name!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+                         "or digit")
+    out = Path(tempfile.mkdtemp(prefix="gen_core-export-", dir=root))
+    model.save_pretrained(out / name, card=card, card_data=card_data)
+    archive = shutil.make_archive(str(out / name), "zip", root_dir=out, base_dir=name)
+    shutil.rmtree(out / name)
+    return Path(archive)

@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import gradio as gr
@@ -18,7 +19,10 @@ import pytest
 from gradio_client.exceptions import AppError
 from huggingface_hub import ModelCard
 
-from gen_core.ui.flows import FlowModels, FlowsTab
+from gen_core import cards
+from gen_core.metrics.density import EVAL_SEED, build_target, held_out
+from gen_core.models import load_pretrained
+from gen_core.ui.flows import LIVE_TEST_N, FlowModels, FlowsTab
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -85,6 +89,24 @@ def test_train_live_streams_and_finishes(client):
     nll = _array(_figure(final[0])["data"][3]["y"])
     assert len(nll) >= 2 and nll[-1] < nll[0]  # the test NLL went down
     assert "at step 60" in " ".join(_titles(_figure(final[0])))
+    # the last frame offers the trained flow; unzipped, it loads and scores what the tab showed
+    assert updates[0][3] == {"__type__": "update", "value": None, "visible": False}   # a previous run's is hidden
+    assert final[3]["visible"] is True
+    archive = Path(final[3]["value"])                             # downloaded by the client from the server
+    assert archive.name == "flow-two_moons-realnvp-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        files = sorted(n for n in z.namelist() if not n.endswith("/"))
+        assert files == [f"flow-two_moons-realnvp-live/{f}" for f in ("README.md", "config.json", "model.safetensors")]
+        z.extractall(archive.parent)
+    folder = archive.parent / "flow-two_moons-realnvp-live"
+    flow = load_pretrained(folder)
+    assert flow.config.target == "two_moons" and flow.config.std == 0.1 and flow.config.n_layers == 2
+    card = cards.card_metrics(folder)
+    test_x = held_out(build_target("two_moons", 0.1), LIVE_TEST_N, EVAL_SEED)
+    assert abs(-flow.log_prob(test_x).mean().item() - card["test_nll"]) < 1e-5
+    assert abs(card["test_nll"] - nll[-1]) < 1e-3                 # the curve's last point (plotted rounded)
+    text = (folder / "README.md").read_text()
+    assert "Trained live in the gen_core dashboard" in text and "| seed | 1 |" in text and "Steps run: 60" in text
 
 
 def test_stop_ends_the_sessions_run_with_its_final_state(client):

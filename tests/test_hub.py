@@ -153,3 +153,24 @@ def test_init_differences_count_only_the_settings_a_loss_used(tmp_path: Path):
     decayed = VAE(VAEConfig(latent_dim=2, beta=4.0, kl_schedule="decay", beta_start=16.0, beta_decay_steps=10))
     assert init_training_differences(decayed, tmp_path / "b8") == {"beta": 8.0, "kl_schedule": "constant",
                                                                    "beta_start": 1.0, "beta_decay_steps": 0}
+
+
+def test_export_zip_packs_a_loadable_folder_and_refuses_unsafe_names(saved, tmp_path):
+    import zipfile
+
+    from gen_core.hub import export_zip, read_card_metadata
+    model, _ = saved
+    archive = export_zip(model, "vae-live.1", "# live card\n", {"gen_core_metrics": {"elbo": -1.5}}, root=tmp_path)
+    assert archive.name == "vae-live.1.zip" and archive.parent.parent == tmp_path
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["vae-live.1.zip"]     # the folder is not left behind
+    with zipfile.ZipFile(archive) as z:
+        files = sorted(n for n in z.namelist() if not n.endswith("/"))
+        assert files == [f"vae-live.1/{f}" for f in ("README.md", "config.json", "model.safetensors")]
+        z.extractall(tmp_path / "unzipped")
+    folder = tmp_path / "unzipped" / "vae-live.1"
+    assert_same(model, load_pretrained(folder))
+    assert read_card_metadata(folder)["gen_core_metrics"] == {"elbo": -1.5}
+    assert "# live card" in (folder / "README.md").read_text()
+    for bad in ("../up", "a/b", "", ".hidden", "x" * 101, "sp ace"):
+        with pytest.raises(ValueError, match="export name"):
+            export_zip(model, bad, "# c\n", root=tmp_path)

@@ -29,7 +29,9 @@ import gradio as gr
 import torch
 
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
-from gen_core.hub import WeightsError, config_from_dict, read_card_metadata, read_config
+from gen_core import cards
+from gen_core.cli import USAGE
+from gen_core.hub import WeightsError, config_from_dict, export_zip, read_card_metadata, read_config
 from gen_core.metrics.density import (
     EVAL_SEED,
     MIXTURE_TARGETS,
@@ -199,6 +201,22 @@ def _target_grid(name: str, std: float | None) -> DensityGrid:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def export_live(model: Flow, name: str, title: str, settings: dict[str, Any], steps: int, wall_time_s: float,
+                test_nll: float, entropy: float, test_nll_se: float) -> Path:
+    """A live run's flow as a zip of a Hub-format folder (:func:`gen_core.hub.export_zip`) whose card states the
+    run's settings and the last test NLL the tab measured (``LIVE_TEST_N`` held-out samples)."""
+    metrics = {"test_nll": test_nll, "test_nll_se": test_nll_se, "true_entropy": entropy, "gap": test_nll - entropy,
+               "n_test": float(LIVE_TEST_N)}
+    note = (f"Test NLL on {LIVE_TEST_N:,} fresh samples of the target (seed {EVAL_SEED}), as the tab's curve shows it; "
+            "the shipped cards use 100,000 (`python -m gen_core eval FOLDER`). `gap` = test NLL - H(p) estimates "
+            "KL(p || q), nats.")
+    card = cards.live_run_card(title, "Normalizing Flows tab", settings, steps, wall_time_s, model.config_dict,
+                               metrics, note, USAGE["flow"].format(path=name))
+    return export_zip(model, name, card, {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
+                                          "gen_core_training": {"steps": steps, "live": True, **{
+                                              k.replace(" ", "_"): v for k, v in settings.items()}}})
+
+
 def _fmt_gap(nll: float, entropy: float, nll_se: float | None = None) -> str:
     """The status line's test NLL, true entropy and their gap; a gap that rounds to zero reads 0.000, not -0.000
     (a KL is >= 0: a slightly negative estimate is the NLL's sampling noise)."""
@@ -265,7 +283,9 @@ class FlowsTab:
     # -- 2-D: live training ----------------------------------------------------------------------------------------
     def train_live(self, target: Any, std: Any, flow: Any, layers: Any, steps: Any, lr: Any, seed: Any,
                    session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train a fresh flow on the target, streaming heatmaps, the test-NLL curve, the film strip and a status.
+        """Train a fresh flow on the target, streaming heatmaps, the test-NLL curve, the film strip and a status;
+        the last frame also offers the trained flow as a Hub-format folder in a zip (``export_live``), the first
+        hides the previous run's.
 
         ``session`` is the browser session's ``gr.State`` dict; the run registers its stop event there (stopping
         the session's previous 2-D run, if any) so that :meth:`stop` ends it.
@@ -285,6 +305,7 @@ class FlowsTab:
         title = f"{name}{f' (std {s:g})' if s is not None else ''}: live {FLOW_LABELS[kind]}, {n_layers} layers"
         steps_seen: list[int] = []
         nlls: list[float] = []
+        nll_ses: list[float] = []
         t0 = time.perf_counter()
         last_film = -FILM_EVERY_S
 
@@ -293,6 +314,7 @@ class FlowsTab:
             snap = snapshot(model, test_x, tgt.bounds, RESOLUTION, n_samples=N_SAMPLES, seed=EVAL_SEED)
             steps_seen.append(step)
             nlls.append(snap.test_nll)
+            nll_ses.append(snap.test_nll_se)
             dash = flow_dashboard(tgrid, snap.density, snap.samples, tgt.bounds, steps_seen, nlls, entropy,
                                   title=title, model_label=f"flow q(x) at step {step}",
                                   nll_title=f"test NLL ({LIVE_TEST_N:,} held-out samples)")
@@ -310,15 +332,21 @@ class FlowsTab:
         stop = register_run(session, "stop_2d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
         pace = Pace(UPDATE_S)
-        yield pace.timed(render, 0, False)
+        yield [*pace.timed(render, 0, False), gr.DownloadButton(value=None, visible=False)]
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
-                yield pace.timed(render, ev.step, False)
+                yield [*pace.timed(render, ev.step, False), gr.skip()]
             elif ev.kind == "diverged":
-                yield [gr.skip(), gr.skip(), ev.message]
+                yield [gr.skip(), gr.skip(), ev.message, gr.skip()]
                 return
             elif ev.kind in ("done", "cancelled"):
-                yield render(ev.step, True)
+                frame = render(ev.step, True)
+                settings = {"target": name, "component std": s, "flow": FLOW_LABELS[kind], "layers": n_layers,
+                            "hidden units": LIVE_HIDDEN, "batch": cfg.batch_size, "learning rate": cfg.lr,
+                            "seed": cfg.seed, "steps asked": cfg.steps}
+                archive = export_live(model, f"flow-{name}-{kind}-live", title, settings, ev.step,
+                                      time.perf_counter() - t0, nlls[-1], entropy, nll_ses[-1])
+                yield [*frame, gr.DownloadButton(value=str(archive), visible=True)]
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live 2-D run between two steps (it then sends its final state)."""
@@ -448,6 +476,8 @@ def build_tab(models: FlowModels) -> FlowsTab:
             train_btn = gr.Button("Train live", variant="primary", elem_id="flows-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="flows-stop")
         status = gr.Markdown("", elem_id="flows-status")
+        download = gr.DownloadButton("Download the trained flow (Hub-format folder, .zip)", visible=False,
+                                     elem_id="flows-download")
         density = gr.Plot(None, label="Target, learned density, samples, test NLL",
                           elem_id="flows-density")
         gr.Markdown(
@@ -470,7 +500,7 @@ def build_tab(models: FlowModels) -> FlowsTab:
             tab.load_pretrained, [target, std, flow], outputs_2d, api_name=False)
         flow.change(tab.load_pretrained, [target, std, flow], outputs_2d, api_name=False)
         load_btn.click(tab.load_pretrained, [target, std, flow], outputs_2d, api_name="flows_load_pretrained")
-        train_btn.click(tab.train_live, [target, std, flow, layers, steps, lr, seed, session], outputs_2d,
+        train_btn.click(tab.train_live, [target, std, flow, layers, steps, lr, seed, session], [*outputs_2d, download],
                         api_name="flows_train_live", concurrency_limit=2, concurrency_id="flows-training")
         stop_btn.click(tab.stop, session, None, api_name="flows_stop", queue=False)
 
