@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import gradio as gr
@@ -15,6 +17,9 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from conftest import ARTIFACTS
+from gen_core.hub import read_card_metadata
+from gen_core.metrics.modes import mode_report
+from gen_core.models import load_pretrained
 from gen_core.ui.gan import GANLab, LiveRun, LiveSettings, one_thread
 from gen_core.viz.gan import gan_curves, snapshot_timeline
 
@@ -85,8 +90,21 @@ def test_background_run_is_pulled_frame_by_frame_and_ends():
         seen.append(driver.runs[0].view_step)
         time.sleep(0.05)
         out = lab.poll_live(session)
-    live, curves, timeline, status, counter, timer = out
+    live, curves, timeline, status, counter, download, timer = out
     assert status.startswith("Done: 300 steps"), status
+    assert first[5].constructor_args == {"value": None, "visible": False}     # a previous run's download hidden
+    # the last frame offers the trained GAN; unzipped, it loads and scores what the counter showed
+    archive = Path(download.constructor_args["value"])
+    assert download.constructor_args["visible"] and archive.name == "gan-grid-lsgan-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "gan-grid-lsgan-live"
+    gan = load_pretrained(folder)
+    assert gan.config.target == "grid" and gan.config.loss == "lsgan" and gan.config.hidden == 32
+    report = mode_report(gan.generate(driver.runs[0].eval_z), driver.runs[0].centres, driver.runs[0].target.std)
+    card = read_card_metadata(folder)
+    assert card["gen_core_metrics"]["modes"] == report.modes and f"Modes captured: {report.modes} / 25" in counter
+    assert card["gen_core_training"]["steps"] == 300 and card["gen_core_training"]["seed"] == 0
     assert "step 300" in counter and "live" not in session      # the finished run is dropped from the session
     assert seen == sorted(seen)                                  # frames follow the training forward
     h = driver.runs[0].history
@@ -259,8 +277,9 @@ def test_train_live_streams_and_finishes(client):
     # Enough steps that the run outlasts the tab's update interval on a fast machine (60 steps finish in one update).
     job = client.submit(*{**GOOD, "steps": 3000}.values(), api_name="/gan_train_live")
     outputs = job.result(timeout=180)
-    live, curves, timeline, status, counter = outputs
+    live, curves, timeline, status, counter, download = outputs
     assert status.startswith("Done: 3000 steps"), status
+    assert download["visible"] and download["value"].endswith("gan-ring-non_saturating-live.zip")
     assert re.search(r"Modes captured: \d / 8", counter)
     assert len(plot_json(curves)["data"]) == 4 and plot_json(live)["data"]
     assert len(job.outputs()) >= 2      # it streamed before finishing
@@ -280,8 +299,9 @@ def test_stop_ends_the_run_with_its_final_state(app_url):
     time.sleep(1.0)
     assert not job.done()
     me.predict(api_name="/gan_stop")
-    live, curves, timeline, status, counter = job.result(timeout=300)
+    live, curves, timeline, status, counter, download = job.result(timeout=300)
     assert status.startswith("**Stopped** at step"), status
+    assert download["visible"]                                   # a stopped run can be taken away too
     assert int(re.search(r"step (\d+)", counter).group(1)) < 20_000
 
 

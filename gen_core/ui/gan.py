@@ -35,10 +35,11 @@ import gradio as gr
 import numpy as np
 import torch
 
-from gen_core import losses
+from gen_core import cards, losses
+from gen_core.cli_gan import USAGE
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.data.toy2d import make_target
-from gen_core.hub import read_card_metadata, read_config
+from gen_core.hub import export_zip, read_card_metadata, read_config
 from gen_core.models.gan import DCGAN
 from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
@@ -246,6 +247,28 @@ class LiveRun:
                 f"step {self.view_step}")
 
 
+def export_live(run: LiveRun) -> Path:
+    """A finished live run's generator and critic (the published ``view``) as a zip of a Hub-format folder
+    (:func:`gen_core.hub.export_zip`) whose card states the run's settings and the last mode metrics the tab
+    measured. The caller holds ``run.view_lock`` (a frame does: :meth:`LiveDriver.frame`)."""
+    s, r, step = run.settings, run.report, run.view_step
+    metrics = {"modes": float(r.modes), "n_modes": float(r.n_modes), "high_quality_pct": float(r.high_quality_pct),
+               "n_samples": float(N_SAMPLES)}
+    settings = {"target": s.target, "loss": s.loss, "update scheme": s.scheme, "n_critic": s.n_critic,
+                "generator lr": s.lr_g, "discriminator lr": s.lr_d, "width": s.hidden, "depth": s.depth,
+                "spectral norm": s.normalization, "batch": s.batch_size, "seed": s.seed, "steps asked": s.steps}
+    note = (f"Modes captured and % high quality (EVALUATION.md protocol) of {N_SAMPLES:,} samples from the fixed "
+            f"latent draws of seed {s.seed + 1}, as the tab's counter shows them at step {step}; the shipped cards "
+            "average 5 sampling seeds (`python -m gen_core eval FOLDER`).")
+    name = f"gan-{s.target}-{s.loss}-live"
+    card = cards.live_run_card(f"{run_title(s, f'step {step}')} on the {s.target}", "GAN Lab tab", settings, step,
+                               time.perf_counter() - run.started, run.view.config_dict, metrics, note,
+                               USAGE["gan"].format(path=name))
+    return export_zip(run.view, name, card, {
+        "gen_core_metrics": metrics,
+        "gen_core_training": {"steps": step, "live": True, **{k.replace(" ", "_"): v for k, v in settings.items()}}})
+
+
 def run_title(s: LiveSettings, when: str, prefix: str = "") -> str:
     """A run's panel title: "A: hinge · n_critic (n_critic 5) · step 300"."""
     n_critic = f" (n_critic {s.n_critic})" if s.scheme == "n_critic" else ""
@@ -389,7 +412,10 @@ class GANLab:
         """Check the controls, start a 2-D GAN training in the background and return its first frame (panels,
         curves, timeline, status, modes counter) and the frame timer, switched on."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
-        return self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
+        first = self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
+        if isinstance(first[5], type(gr.skip())):       # still going: hide the previous run's download
+            first[5] = gr.DownloadButton(value=None, visible=False)
+        return first
 
     def preview(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                 depth: Any, normalization: Any, seed: Any, steps: Any,
@@ -424,8 +450,9 @@ class GANLab:
             return [LiveRun(s) for s in chosen]
 
     def poll_live(self, session: dict[str, Any] | None = None) -> list[Any]:
-        """The next frame of this session's live run (the timer's tick); switches the timer off after the last."""
-        return self._poll(session, "live", self._live_frame, 5)
+        """The next frame of this session's live run (the timer's tick); switches the timer off after the last.
+        The last frame offers the trained GAN for download (:func:`export_live`)."""
+        return self._poll(session, "live", self._live_frame, 6)
 
     def _start(self, session: dict[str, Any], key: str, stop_key: str, settings: Sequence[LiveSettings],
                frame: Any) -> list[Any]:
@@ -491,7 +518,9 @@ class GANLab:
                                             f"{run.first_full_step}" if run.first_full_step else "") + ".")
                 if driver.orphaned:
                     status += f" (stopped because the page asked for no update for {ORPHAN_S:.0f} s)"
-            return [*figures, status, run.counter()], done
+            download = (gr.DownloadButton(value=str(export_live(run)), visible=True) if done and not run.message
+                        else gr.skip())
+            return [*figures, status, run.counter(), download], done
 
     def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                    depth: Any, normalization: Any, seed: Any, steps: Any,
@@ -772,16 +801,19 @@ def build_tab() -> GANLab:
         with gr.Row():
             status = gr.Markdown(step0[3], elem_id="gan-status")
             counter = gr.Markdown(step0[4], elem_id="gan-modes")
+        download = gr.DownloadButton("Download the trained GAN (Hub-format folder, .zip)", visible=False,
+                                     elem_id="gan-download")
         live = gr.Plot(step0[0], label="Live panels", elem_id="gan-live")
         curves = gr.Plot(step0[1], label="Curves", elem_id="gan-curves")
         timeline = gr.Plot(step0[2], label="Timeline", elem_id="gan-timeline")
         session = gr.State({})  # this browser session's live runs and stop events (see LiveDriver, register_run)
         frames = gr.Timer(POLL_S, active=False)  # pulls frames of the background run (see the module docstring)
         live_inputs = [target, *controls[:5], width, depth, controls[5], seed, steps, session]
-        live_outputs = [live, curves, timeline, status, counter]
+        preview_outputs = [live, curves, timeline, status, counter]
+        live_outputs = [*preview_outputs, download]
         # step 0 of the configured run, when the page opens and whenever what it starts from changes
         for control in (target, width, depth, seed, controls[0], controls[5]):
-            control.change(lab.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden")
+            control.change(lab.preview, live_inputs, preview_outputs, api_name=False, show_progress="hidden")
         start.click(lab.start_live, live_inputs, [*live_outputs, frames], api_name="gan_start_live",
                     concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
         frames.tick(lab.poll_live, session, [*live_outputs, frames], api_name=False, concurrency_limit=4,
