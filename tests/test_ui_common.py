@@ -1,5 +1,6 @@
 """The live-run bookkeeping every tab shares (gen_core.ui.common): one run per panel and session, Stop reaching
-only its own session, and whether a run is still going (what the step-0 previews check)."""
+only its own session, whether a run is still going (what the step-0 previews check), and the downloads of finished
+runs."""
 
 from __future__ import annotations
 
@@ -27,3 +28,18 @@ def test_run_is_going_until_its_event_is_set():
     assert not run_is_going(session, "panel")
     session["panel"] = "not an event"              # anything else under the key is not a run
     assert not run_is_going(session, "panel")
+
+
+def test_offer_download_shows_the_file_and_keeps_only_the_newest_exports(tmp_path, monkeypatch):
+    import gen_core.ui.common as common
+    monkeypatch.setattr(common, "_exports", common.deque())
+    archives = []
+    for i in range(4):
+        folder = tmp_path / f"export-{i}"
+        folder.mkdir()
+        archives.append(folder / "m.zip")
+        archives[-1].write_bytes(b"zip")
+        update = common.offer_download(archives[-1], keep=2)
+        assert update.constructor_args == {"value": str(archives[-1]), "visible": True}
+    assert [a.exists() for a in archives] == [False, False, True, True]     # the two oldest folders are gone
+    assert common.hide_download().constructor_args == {"value": None, "visible": False}

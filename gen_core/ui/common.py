@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,27 @@ import gradio as gr
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]  # gr.Markdown
 PRETRAINED_DIR = Path(os.environ.get("GEN_CORE_PRETRAINED", Path(__file__).resolve().parents[2] / "pretrained"))
+
+
+MAX_EXPORTS = 32        # live-run downloads kept on disk (each in its own temporary folder)
+_exports: deque[Path] = deque()
+_exports_lock = threading.Lock()
+
+
+def offer_download(archive: Path, keep: int = MAX_EXPORTS) -> Any:
+    """The update that shows a live run's export (a zip from :func:`gen_core.hub.export_zip`) on its download
+    button. The oldest exports beyond ``keep`` are deleted, so a long-running Space does not fill its disk (Gradio
+    serves each from its own cache copy, made when the button was updated)."""
+    with _exports_lock:
+        _exports.append(archive.parent)
+        while len(_exports) > keep:
+            shutil.rmtree(_exports.popleft(), ignore_errors=True)
+    return gr.DownloadButton(value=str(archive), visible=True)
+
+
+def hide_download() -> Any:
+    """The update that hides a download button (a new run starts: the previous run's file no longer applies)."""
+    return gr.DownloadButton(value=None, visible=False)
 
 
 def number(value: Any, name: str, lo: float, hi: float) -> float:

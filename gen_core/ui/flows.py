@@ -49,7 +49,8 @@ from gen_core.metrics.density import (
 from gen_core.models import Flow, FlowConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import SamplerBatches, pick_device
-from gen_core.ui.common import PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run, stop_run
+from gen_core.ui.common import (PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
+                              offer_download, register_run, stop_run)
 from gen_core.viz.flows import film_strip as film_strip_figure, flow_1d_figure, flow_dashboard
 
 TARGETS_2D = list(TARGETS)
@@ -332,7 +333,7 @@ class FlowsTab:
         stop = register_run(session, "stop_2d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
         pace = Pace(UPDATE_S)
-        yield [*pace.timed(render, 0, False), gr.DownloadButton(value=None, visible=False)]
+        yield [*pace.timed(render, 0, False), hide_download()]
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
                 yield [*pace.timed(render, ev.step, False), gr.skip()]
@@ -346,7 +347,7 @@ class FlowsTab:
                             "seed": cfg.seed, "steps asked": cfg.steps}
                 archive = export_live(model, f"flow-{name}-{kind}-live", title, settings, ev.step,
                                       time.perf_counter() - t0, nlls[-1], entropy, nll_ses[-1])
-                yield [*frame, gr.DownloadButton(value=str(archive), visible=True)]
+                yield [*frame, offer_download(archive)]
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live 2-D run between two steps (it then sends its final state)."""

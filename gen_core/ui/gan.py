@@ -47,7 +47,8 @@ from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pai
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
 from gen_core.threads import one_thread
 from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, choice, integer, number, register_run, stop_run
+from gen_core.ui.common import (PRETRAINED_DIR, Number, Slider, choice, hide_download, integer, number, offer_download,
+                              register_run, stop_run)
 from gen_core.viz import image_strip, tile_images
 from gen_core.viz.gan import (GANHistory, Snapshot, gan_curves, generator_loss_figure, live_panels,
                               optimal_discriminator_figure, snapshot_timeline)
@@ -414,7 +415,7 @@ class GANLab:
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
         first = self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
         if isinstance(first[5], type(gr.skip())):       # still going: hide the previous run's download
-            first[5] = gr.DownloadButton(value=None, visible=False)
+            first[5] = hide_download()
         return first
 
     def preview(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
@@ -518,8 +519,7 @@ class GANLab:
                                             f"{run.first_full_step}" if run.first_full_step else "") + ".")
                 if driver.orphaned:
                     status += f" (stopped because the page asked for no update for {ORPHAN_S:.0f} s)"
-            download = (gr.DownloadButton(value=str(export_live(run)), visible=True) if done and not run.message
-                        else gr.skip())
+            download = offer_download(export_live(run)) if done and not run.message else gr.skip()
             return [*figures, status, run.counter(), download], done
 
     def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
