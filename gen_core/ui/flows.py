@@ -31,7 +31,7 @@ import torch
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core import cards
 from gen_core.cli import USAGE
-from gen_core.hub import WeightsError, config_from_dict, export_zip, read_card_metadata, read_config
+from gen_core.hub import WeightsError, config_from_dict, read_card_metadata, read_config
 from gen_core.metrics.density import (
     EVAL_SEED,
     MIXTURE_TARGETS,
@@ -204,18 +204,15 @@ def _target_grid(name: str, std: float | None) -> DensityGrid:
 
 def export_live(model: Flow, name: str, title: str, settings: dict[str, Any], steps: int, wall_time_s: float,
                 test_nll: float, entropy: float, test_nll_se: float) -> Path:
-    """A live run's flow as a zip of a Hub-format folder (:func:`gen_core.hub.export_zip`) whose card states the
-    run's settings and the last test NLL the tab measured (``LIVE_TEST_N`` held-out samples)."""
+    """A live run's flow as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card states
+    the run's settings and the last test NLL the tab measured (``LIVE_TEST_N`` held-out samples)."""
     metrics = {"test_nll": test_nll, "test_nll_se": test_nll_se, "true_entropy": entropy, "gap": test_nll - entropy,
                "n_test": float(LIVE_TEST_N)}
     note = (f"Test NLL on {LIVE_TEST_N:,} fresh samples of the target (seed {EVAL_SEED}), as the tab's curve shows it; "
             "the shipped cards use 100,000 (`python -m gen_core eval FOLDER`). `gap` = test NLL - H(p) estimates "
             "KL(p || q), nats.")
-    card = cards.live_run_card(title, "Normalizing Flows tab", settings, steps, wall_time_s, model.config_dict,
-                               metrics, note, USAGE["flow"].format(path=name))
-    return export_zip(model, name, card, {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
-                                          "gen_core_training": {"steps": steps, "live": True, **{
-                                              k.replace(" ", "_"): v for k, v in settings.items()}}})
+    return cards.export_live_run(model, name, title, "Normalizing Flows tab", settings, steps, wall_time_s, metrics,
+                                 note, USAGE["flow"])
 
 
 def _fmt_gap(nll: float, entropy: float, nll_se: float | None = None) -> str:

@@ -39,7 +39,7 @@ from gen_core import cards, losses
 from gen_core.cli_gan import USAGE
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.data.toy2d import make_target
-from gen_core.hub import export_zip, read_card_metadata, read_config
+from gen_core.hub import read_card_metadata, read_config
 from gen_core.models.gan import DCGAN
 from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
@@ -250,7 +250,7 @@ class LiveRun:
 
 def export_live(run: LiveRun) -> Path:
     """A finished live run's generator and critic (the published ``view``) as a zip of a Hub-format folder
-    (:func:`gen_core.hub.export_zip`) whose card states the run's settings and the last mode metrics the tab
+    (:func:`gen_core.cards.export_live_run`) whose card states the run's settings and the last mode metrics the tab
     measured. The caller holds ``run.view_lock`` (a frame does: :meth:`LiveDriver.frame`)."""
     s, r, step = run.settings, run.report, run.view_step
     metrics = {"modes": float(r.modes), "n_modes": float(r.n_modes), "high_quality_pct": float(r.high_quality_pct),
@@ -261,13 +261,9 @@ def export_live(run: LiveRun) -> Path:
     note = (f"Modes captured and % high quality (EVALUATION.md protocol) of {N_SAMPLES:,} samples from the fixed "
             f"latent draws of seed {s.seed + 1}, as the tab's counter shows them at step {step}; the shipped cards "
             "average 5 sampling seeds (`python -m gen_core eval FOLDER`).")
-    name = f"gan-{s.target}-{s.loss}-live"
-    card = cards.live_run_card(f"{run_title(s, f'step {step}')} on the {s.target}", "GAN Lab tab", settings, step,
-                               time.perf_counter() - run.started, run.view.config_dict, metrics, note,
-                               USAGE["gan"].format(path=name))
-    return export_zip(run.view, name, card, {
-        "gen_core_metrics": metrics,
-        "gen_core_training": {"steps": step, "live": True, **{k.replace(" ", "_"): v for k, v in settings.items()}}})
+    return cards.export_live_run(run.view, f"gan-{s.target}-{s.loss}-live", f"{run_title(s, f'step {step}')} on the "
+                                 f"{s.target}", "GAN Lab tab", settings, step, time.perf_counter() - run.started,
+                                 metrics, note, USAGE["gan"])
 
 
 def run_title(s: LiveSettings, when: str, prefix: str = "") -> str:
@@ -411,7 +407,8 @@ class GANLab:
                    depth: Any, normalization: Any, seed: Any, steps: Any,
                    session: dict[str, Any] | None = None) -> list[Any]:
         """Check the controls, start a 2-D GAN training in the background and return its first frame (panels,
-        curves, timeline, status, modes counter) and the frame timer, switched on."""
+        curves, timeline, status, modes counter, the download button: hidden until the run ends) and the frame
+        timer, switched on."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
         first = self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
         if isinstance(first[5], type(gr.skip())):       # still going: hide the previous run's download
