@@ -98,7 +98,7 @@ class DomainPair:
     test_a_labels: Tensor
     test_b_labels: Tensor
     test_paired: bool
-    threshold: float = 0.75  # the Sobel threshold of the sketch pair's edge maps (EDGE_THRESHOLD unless chosen)
+    threshold: float = EDGE_THRESHOLD  # the Sobel threshold of the sketch pair's edge maps
 
 
 def _to_uint8(x: Tensor) -> Tensor:

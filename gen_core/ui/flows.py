@@ -303,16 +303,16 @@ class FlowsTab:
         title = f"{name}{f' (std {s:g})' if s is not None else ''}: live {FLOW_LABELS[kind]}, {n_layers} layers"
         steps_seen: list[int] = []
         nlls: list[float] = []
-        nll_ses: list[float] = []
+        last_se = 0.0                    # the standard error of the last test NLL (for the download's card)
         t0 = time.perf_counter()
         last_film = -FILM_EVERY_S
 
         def render(step: int, final: bool) -> list[Any]:
-            nonlocal last_film
+            nonlocal last_film, last_se
             snap = snapshot(model, test_x, tgt.bounds, RESOLUTION, n_samples=N_SAMPLES, seed=EVAL_SEED)
             steps_seen.append(step)
             nlls.append(snap.test_nll)
-            nll_ses.append(snap.test_nll_se)
+            last_se = snap.test_nll_se
             dash = flow_dashboard(tgrid, snap.density, snap.samples, tgt.bounds, steps_seen, nlls, entropy,
                                   title=title, model_label=f"flow q(x) at step {step}",
                                   nll_title=f"test NLL ({LIVE_TEST_N:,} held-out samples)")
@@ -343,7 +343,7 @@ class FlowsTab:
                             "hidden units": LIVE_HIDDEN, "batch": cfg.batch_size, "learning rate": cfg.lr,
                             "seed": cfg.seed, "steps asked": cfg.steps}
                 archive = export_live(model, f"flow-{name}-{kind}-live", title, settings, ev.step,
-                                      time.perf_counter() - t0, nlls[-1], entropy, nll_ses[-1])
+                                      time.perf_counter() - t0, nlls[-1], entropy, last_se)
                 yield [*frame, offer_download(archive)]
 
     def stop(self, session: dict[str, Any] | None) -> None:

@@ -410,10 +410,7 @@ class GANLab:
         curves, timeline, status, modes counter, the download button: hidden until the run ends) and the frame
         timer, switched on."""
         s = self.settings(target, loss, scheme, n_critic, lr_g, lr_d, width, depth, normalization, seed, steps)
-        first = self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
-        if isinstance(first[5], type(gr.skip())):       # still going: hide the previous run's download
-            first[5] = hide_download()
-        return first
+        return self._start({} if session is None else session, "live", "stop_live", [s], self._live_frame)
 
     def preview(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
                 depth: Any, normalization: Any, seed: Any, steps: Any,
@@ -495,8 +492,9 @@ class GANLab:
 
     @staticmethod
     def _live_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
-        """Panels, curves, timeline (only when it gained a snapshot: the heaviest figure to draw), status and counter
-        of a one-run driver, and whether the run had ended when the frame was taken."""
+        """Panels, curves, timeline (only when it gained a snapshot: the heaviest figure to draw), status, counter
+        and download button (hidden on the first frame, the run's export on the last) of a one-run driver, and
+        whether the run had ended when the frame was taken."""
         with driver.frame() as (run,):
             done, s = run.view_done, run.settings
             figures = [run.panels(run_title(s, f"step {run.view_step}")),
@@ -516,7 +514,10 @@ class GANLab:
                                             f"{run.first_full_step}" if run.first_full_step else "") + ".")
                 if driver.orphaned:
                     status += f" (stopped because the page asked for no update for {ORPHAN_S:.0f} s)"
-            download = offer_download(export_live(run)) if done and not run.message else gr.skip()
+            if done and not run.message:
+                download = offer_download(export_live(run))
+            else:                        # the run's first frame hides the previous run's download
+                download = hide_download() if driver.frames == 1 else gr.skip()
             return [*figures, status, run.counter(), download], done
 
     def train_live(self, target: Any, loss: Any, scheme: Any, n_critic: Any, lr_g: Any, lr_d: Any, width: Any,
