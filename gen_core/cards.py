@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from gen_core.hub import CARD_NAME, export_zip, read_card_metadata, split_model_card, update_model_card
+from gen_core.usage import usage
 
 METRIC_NOTES = {
     "elbo": "ELBO, nats per image (one posterior sample per image)",
@@ -124,12 +125,13 @@ def live_run_card(title: str, where: str, settings: dict[str, Any], steps: int, 
 
 
 def export_live_run(model: Any, name: str, title: str, where: str, settings: dict[str, Any], steps: int,
-                    wall_time_s: float, metrics: dict[str, float], eval_note: str, usage: str) -> Path:
+                    wall_time_s: float, metrics: dict[str, float], eval_note: str, kind: str) -> Path:
     """A model trained live in the dashboard as a zip of a Hub-format folder ``name/`` (:func:`export_zip`): its
     card (:func:`live_run_card`) and metadata state the settings, the steps run and the metrics the tab measured
-    (``gen_core_training`` has ``live: true``). Returns the zip's path."""
+    (``gen_core_training`` has ``live: true``); its ``Use`` snippet is :func:`gen_core.usage.usage` of ``kind``.
+    Returns the zip's path."""
     body = live_run_card(title, where, settings, steps, wall_time_s, model.config_dict, metrics, eval_note,
-                         usage.format(path=name))
+                         usage(kind, name))
     training = {"steps": steps, "live": True, **{k.replace(" ", "_"): v for k, v in settings.items()}}
     return export_zip(model, name, body, {"gen_core_metrics": {k: round(v, 6) for k, v in metrics.items()},
                                           "gen_core_training": training})

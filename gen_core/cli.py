@@ -38,20 +38,7 @@ from gen_core.metrics.likelihood import evaluate_autoencoder, evaluate_vae
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, LikelihoodTask, SamplerBatches, pick_device
 from gen_core.train.progress import follow_run
-
-USAGE = {
-    "vae": 'from gen_core.models import load_pretrained\nvae = load_pretrained("{path}")\n'
-           'mu, logvar = vae.encode(images)   # images: (B, 1, 28, 28) in [0, 1]\n'
-           'x = vae.decode(mu)                 # mean images in [0, 1]\nsamples = vae.sample(16)',
-    "dsprites": 'from gen_core.models import load_pretrained\nvae = load_pretrained("{path}")\n'
-                'mu, logvar = vae.encode(images)   # images: (B, 1, 64, 64) binary dSprites\n'
-                'x = vae.decode(mu)                 # mean images in [0, 1]; mu is the code the metrics score',
-    "autoencoder": 'from gen_core.models import load_pretrained\nae = load_pretrained("{path}")\n'
-                   'scores = ae.anomaly_score(images)  # ||x - D(E(x))||^2 per image',
-    "flow": 'from gen_core.models import load_pretrained\nflow = load_pretrained("{path}")\n'
-            'x = flow.sample(1000)        # (1000, dim) samples x = f^-1(z), z ~ N(0, I)\n'
-            'log_p = flow.log_prob(x)     # exact log-density in nats (change of variables)',
-}
+from gen_core.usage import usage
 
 
 def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n: int | None = None,
@@ -258,7 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(metrics) if metrics else "",
-                                   USAGE["dsprites" if dsprites else args.model].format(path=str(out)))
+                                   usage("dsprites" if dsprites else args.model, str(out)))
 
     if args.model == "flow":
         data: Any = SamplerBatches(target_of(model), args.batch_size, args.seed, pick_device(args.device))

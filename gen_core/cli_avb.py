@@ -29,15 +29,11 @@ from gen_core.hub import HubModule
 from gen_core.models.avb import AVB, CRITICS, AVBConfig, AVBOptim, avb_metrics, avb_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, Event, TrainConfig, pick_device, train
 from gen_core.train.progress import follow_run
+from gen_core.usage import usage
 
 MODELS = ("avb",)
 HISTORY_NAME = "kl_history.json"   # the KL history so far, beside the training state (for --resume)
 HISTORY_KEY = "gen_core_kl_history"
-
-USAGE = ('from gen_core.models import load_pretrained\navb = load_pretrained("{path}")\n'
-         'mu, logvar = avb.encode(x)               # x: (B, 1, 28, 28) binary images; q(z|x) = N(mu, exp(logvar))\n'
-         'kl_estimate = avb.critic(x, mu + (0.5 * logvar).exp() * torch.randn_like(mu))  # T(x, z): AVB\'s KL\n'
-         'samples = avb.sample(16)                 # decoded prior draws')
 
 METRIC_NOTES = {
     "elbo_avb": "AVB's own ELBO estimate -(recon_nll + kl_estimate), nats per image",
@@ -121,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(metrics) if metrics else "",
-                                   USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
+                                   usage("avb", str(out)), metric_notes=METRIC_NOTES)
 
     history: list[list[float]] = []
 

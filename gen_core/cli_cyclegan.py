@@ -26,13 +26,10 @@ from gen_core.hub import HubModule, init_weights_from, recorded_steps
 from gen_core.models.cyclegan import CycleGAN, CycleGANConfig, CycleGANOptim, cyclegan_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
 from gen_core.train.progress import follow_run
+from gen_core.usage import usage
 
 MODELS = ("cyclegan",)
 CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "fmnist-classifier"
-
-USAGE = ('from gen_core.models import load_pretrained\ncg = load_pretrained("{path}")\n'
-         'y = cg.translate(x, "a2b")            # x: (B, 1, 28, 28) in [0, 1], domain A -> B\n'
-         'y, x_back = cg.round_trip(x, "a2b")   # G(x) and F(G(x))')
 
 SUMMARY = {
     "sketch": ("Sketch <-> garment: domain A = Sobel edge maps (computed by gen_core.data.domains) of one half of "
@@ -169,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, summary, command, model.config_dict, vars(args) | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(args.pair) if metrics else "",
-                                   USAGE.format(path=str(out)), metric_notes=METRIC_NOTES)
+                                   usage("cyclegan", str(out)), metric_notes=METRIC_NOTES)
 
     ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card, task_factory=cyclegan_task(optim)),
                      args.steps, f"train cyclegan ({args.pair})",

@@ -33,22 +33,12 @@ from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_t
 from gen_core.train.loop import (STATE_JSON, STATE_TENSORS, LabelledBatches, LikelihoodTask, SamplerBatches,
                                  TensorBatches, TrainConfig, pick_device, train)
 from gen_core.train.progress import follow_run
+from gen_core.usage import usage
 
 MODELS = ("gan", "dcgan", "classifier")
 EVAL_SEEDS = (0, 1, 2, 3, 4)          # sampling seeds of the 2-D mode metrics (2,500 samples each)
 CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "fmnist-classifier"
 VAE_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "vae-fmnist-16"
-
-USAGE = {
-    "gan": 'from gen_core.models import load_pretrained\ngan = load_pretrained("{path}")\n'
-           'x = gan.sample(2500)          # (2500, 2) points x = G(z), z ~ N(0, I)\n'
-           'd = gan.critic(x)             # (2500,) critic scores',
-    "dcgan": 'from gen_core.models import load_pretrained\ngan = load_pretrained("{path}")\n'
-             'images = gan.sample(16)       # (16, 1, 28, 28) in [0, 1] (a conditional model cycles the classes)',
-    "classifier": 'from gen_core.models import load_pretrained\nclf = load_pretrained("{path}")\n'
-                  'labels = clf.predict(images) # images: (B, 1, 28, 28) in [0, 1]\n'
-                  'feats = clf.features(images) # (B, 256): the features of FID-FMNIST',
-}
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -251,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, summary, command, model.config_dict, train_info | {"steps": step}, step,
                                    wall, device_name, metrics, eval_note(model, metrics) if metrics else "",
-                                   USAGE[args.model].format(path=str(out)))
+                                   usage(args.model, str(out)))
 
     ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card, task_factory=task), args.steps,
                      f"train {args.model}", ("d_loss", "g_loss", "loss", "accuracy"), digits=3)

@@ -29,23 +29,9 @@ from gen_core.models.discrete import DVAE, VQVAE, DVAEConfig, VQVAEConfig
 from gen_core.models.flow_prior import FlowPriorVAE, FlowPriorVAEConfig
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, LabelledBatches, TrainConfig, pick_device, train
 from gen_core.train.progress import follow_run
+from gen_core.usage import usage
 
 MODELS = ("cvae", "vqvae", "dvae", "flow_prior_vae")
-
-USAGE = {
-    "cvae": 'from gen_core.models import load_pretrained\ncvae = load_pretrained("{path}")\n'
-            'x = cvae.sample(16, y=7)                 # 16 sneakers (class 7)\n'
-            'grid = cvae.decode_all_classes(z)        # one style code z (D,) under all 10 classes',
-    "vqvae": 'from gen_core.models import load_pretrained\nvq = load_pretrained("{path}")\n'
-             'codes = vq.encode(images)                # (B, 7, 7) indices into the 512-entry codebook\n'
-             'recon = vq.decode_indices(codes)         # (B, 1, 28, 28) mean images',
-    "dvae": 'from gen_core.models import load_pretrained\ndvae = load_pretrained("{path}")\n'
-            'logits = dvae.encode(images)             # (B, N, K) logits of the categorical posterior\n'
-            'z = dvae.sample_latents(logits, tau=0.5)  # Gumbel-softmax points on the simplex',
-    "flow_prior_vae": 'from gen_core.models import load_pretrained\nvae = load_pretrained("{path}")\n'
-                      'log_pz = vae.prior_log_prob(z)           # the flow prior\'s exact log-density\n'
-                      'x = vae.sample(16)                       # z = f^-1(z*), z* ~ N(0, I), decoded',
-}
 
 SUMMARY = {
     "cvae": ("A conditional VAE (lecture notes 000 A.2, 003 Attribute2Image): encoder q(z|x, y), Bernoulli decoder "
@@ -176,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     def card(step: int, wall: float = 0.0, metrics: dict[str, float] | None = None) -> str:
         return cards.training_card(title, SUMMARY[args.model], command, model.config_dict, vars(args) | {"steps": step},
                                    step, wall, device_name, metrics, eval_note(args.model) if metrics else "",
-                                   USAGE[args.model].format(path=str(out)), metric_notes=METRIC_NOTES)
+                                   usage(args.model, str(out)), metric_notes=METRIC_NOTES)
 
     ran = follow_run(train(model, data, tc, resume_from=resume, card_fn=card), args.steps, f"train {args.model}",
                      ("loss", "recon", "kl", "tau", "batch_usage", "commitment"), mininterval=10)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from gen_core import cards
+from gen_core.data.fashion_mnist import load_fashion_mnist
+from gen_core.metrics.likelihood import evaluate_vae
+from gen_core.models import load_pretrained
+from gen_core.ui.latent_explorer import LIVE_EVAL_N
 from tests.conftest import stop_after_outputs
 
 N_SLIDERS = 16
@@ -62,10 +69,25 @@ def test_interpolate_and_map(client):
 def test_live_training_streams_and_finishes(client):
     job = client.submit(40, 4, 1.0, 0.001, 0, api_name="/train_live")
     outputs = job.result(timeout=240)
-    curves, recons, status = outputs
+    curves, recons, status, download = outputs
     assert status.startswith("Done: 40 steps")
     assert len(job.outputs()) >= 3  # several streamed updates, not one final answer
     assert load(recons).shape[0] > 0
+    # the first frame hides a previous run's download; the last offers this run's VAE, which loads and re-scores
+    assert job.outputs()[0][3] == {"__type__": "update", "value": None, "visible": False}
+    assert download["visible"] is True
+    archive = Path(download["value"])
+    assert archive.name == "vae-fmnist-4d-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "vae-fmnist-4d-live"
+    vae = load_pretrained(folder)
+    assert vae.latent_dim == 4 and vae.config.beta == 1.0
+    card = cards.card_metrics(folder)
+    again = evaluate_vae(vae, load_fashion_mnist("test").float_images(slice(0, LIVE_EVAL_N)), iwae_k=0)
+    assert card["n_images"] == LIVE_EVAL_N and abs(again["elbo"] - card["elbo"]) < 1e-3
+    text = (folder / "README.md").read_text()
+    assert "Latent Explorer tab" in text and "| seed | 0 |" in text and "Steps run: 40" in text
 
 
 @pytest.mark.parametrize("args, api, message", [
@@ -139,6 +161,8 @@ def test_live_runs_of_one_seed_are_the_same_run(explorer):
 
 def test_stop_ends_the_live_run_with_its_final_state(client):
     job = client.submit(3000, 8, 1.0, 1e-3, 0, api_name="/train_live")
-    status = stop_after_outputs(client, job, "/stop_live", n=2, timeout=120)[2]
+    final = stop_after_outputs(client, job, "/stop_live", n=2, timeout=120)
+    status = final[2]
     assert status.startswith("Stopped: "), status
+    assert final[3]["visible"] and final[3]["value"].endswith("vae-fmnist-8d-live.zip")  # a stopped run is offered
     assert 0 < int(re.search(r"Stopped: (\d+) steps", status).group(1)) < 3000

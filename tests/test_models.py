@@ -145,3 +145,10 @@ def test_conv64_is_the_disentanglement_lib_architecture():
     assert sum(p.numel() for p in model.encoder.parameters()) == 544 + 16416 + 8256 + 16448 + 262400 + 5140
     with pytest.raises(ValueError, match="architecture"):
         VAE(VAEConfig(architecture="resnet"))
+
+
+def test_evaluate_vae_refuses_integer_images_with_a_hint():
+    from gen_core.metrics.likelihood import evaluate_vae
+    vae = VAE(VAEConfig(latent_dim=2, channels=8, hidden=16))
+    with pytest.raises(TypeError, match=r"float images in \[0, 1\].*float_images\(\)"):
+        evaluate_vae(vae, torch.zeros(4, 1, 28, 28, dtype=torch.uint8), iwae_k=0)

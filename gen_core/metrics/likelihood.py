@@ -47,6 +47,9 @@ def evaluate_vae(model: VAE, images: Tensor, iwae_k: int = 1000, iwae_n: int | N
     Also ``bits_per_dim`` of the IWAE bound for a Gaussian decoder (continuous density of dequantised data,
     converted to the discrete 256-level data: ``(NLL + D log 256) / (D ln 2)``).
     """
+    if not images.is_floating_point():
+        raise TypeError(f"evaluate_vae needs float images in [0, 1], got {images.dtype}; convert them first "
+                        "(FashionMNIST.float_images() does)")
     with torch.no_grad(), torch.random.fork_rng():  # seeded posterior samples; the caller's RNG is untouched
         torch.manual_seed(EVAL_SEED)
         return _evaluate_vae(model, images, iwae_k, iwae_n, batch_size)

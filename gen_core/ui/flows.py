@@ -30,7 +30,6 @@ import torch
 
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core import cards
-from gen_core.cli import USAGE
 from gen_core.hub import WeightsError, config_from_dict, read_card_metadata, read_config
 from gen_core.metrics.density import (
     EVAL_SEED,
@@ -212,7 +211,7 @@ def export_live(model: Flow, name: str, title: str, settings: dict[str, Any], st
             "the shipped cards use 100,000 (`python -m gen_core eval FOLDER`). `gap` = test NLL - H(p) estimates "
             "KL(p || q), nats.")
     return cards.export_live_run(model, name, title, "Normalizing Flows tab", settings, steps, wall_time_s, metrics,
-                                 note, USAGE["flow"])
+                                 note, "flow")
 
 
 def _fmt_gap(nll: float, entropy: float, nll_se: float | None = None) -> str:

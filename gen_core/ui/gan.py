@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 from gen_core import cards, losses
-from gen_core.cli_gan import USAGE
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.data.toy2d import make_target
 from gen_core.hub import read_card_metadata, read_config
@@ -263,7 +262,7 @@ def export_live(run: LiveRun) -> Path:
             "average 5 sampling seeds (`python -m gen_core eval FOLDER`).")
     return cards.export_live_run(run.view, f"gan-{s.target}-{s.loss}-live", f"{run_title(s, f'step {step}')} on the "
                                  f"{s.target}", "GAN Lab tab", settings, step, time.perf_counter() - run.started,
-                                 metrics, note, USAGE["gan"])
+                                 metrics, note, "gan")
 
 
 def run_title(s: LiveSettings, when: str, prefix: str = "") -> str:

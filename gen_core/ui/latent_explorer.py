@@ -11,19 +11,22 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import torch
 
+from gen_core import cards
 from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from gen_core.metrics.likelihood import kl_per_dim
+from gen_core.metrics.likelihood import evaluate_vae, kl_per_dim
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
 from gen_core.ui import conditional
-from gen_core.ui.common import PRETRAINED_DIR, Number, Slider, integer, number, register_run, run_is_going, stop_run
+from gen_core.ui.common import (PRETRAINED_DIR, Number, Slider, hide_download, integer, number, offer_download,
+                                register_run, run_is_going, stop_run)
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
 
 SLIDER_MODEL = "vae-fmnist-16"
@@ -38,6 +41,7 @@ LIVE_KEY = "explorer_live"
 LIVE_SERIES = (("loss", "-ELBO"), ("kl", "KL"), ("recon", "reconstruction"))   # (metric, curve name)
 LIVE_TITLE = "Live training (training batches)"
 LIVE_DEFAULTS = (600, 8, 1.0, 1e-3, 0)   # steps, latent dims, beta, lr, seed: the controls' start
+LIVE_EVAL_N = 2000       # test images a finished live run is scored on for its download's card
 
 EXPLAINER = r"""
 A VAE compresses each image $x$ into a Gaussian $q(z\mid x)=\mathcal N(\mu(x),\operatorname{diag}\sigma^2(x))$
@@ -203,7 +207,9 @@ class LatentExplorer:
 
     def train_live(self, steps: Any, latent_dim: Any, beta: Any, lr: Any, seed: Any,
                    session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train a small VAE from scratch, streaming curves, reconstructions and a status line."""
+        """Train a small VAE from scratch, streaming curves, reconstructions, a status line and the download button
+        (hidden on the first frame; the last frame offers the trained VAE as a Hub-format folder in a zip,
+        :func:`export_live`)."""
         model, cfg = self._live_run(steps, latent_dim, beta, lr, seed)
         shown = self.m.test_images[:LIVE_SHOW]
         history: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for _, name in LIVE_SERIES}
@@ -212,6 +218,14 @@ class LatentExplorer:
         def sample_fn(m: VAE) -> torch.Tensor:
             device = next(m.parameters()).device
             return m.decode(m.encode(shown.to(device))[0])
+
+        frames = 0
+
+        def first() -> Any:
+            """The download button's update: the first frame hides the previous run's export."""
+            nonlocal frames
+            frames += 1
+            return hide_download() if frames == 1 else gr.skip()
 
         stop = register_run(session, LIVE_KEY)
         t0 = time.perf_counter()
@@ -223,21 +237,23 @@ class LatentExplorer:
                         history[name][1].append(ev.metrics[key])
                     status = (f"step {ev.step}/{cfg.steps} · -ELBO {ev.metrics['loss']:.1f} · KL "
                               f"{ev.metrics['kl']:.1f} nats · {ev.metrics['steps_per_s']:.0f} steps/s")
-                    yield [loss_curves(history, LIVE_TITLE), recon_img, status]
+                    yield [loss_curves(history, LIVE_TITLE), recon_img, status, first()]
                 elif ev.kind == "samples":
                     recon_img = self._recon_grid(ev.images)
                     yield [loss_curves(history, LIVE_TITLE), recon_img,
-                           f"step {ev.step}/{cfg.steps} · reconstructions updated"]
+                           f"step {ev.step}/{cfg.steps} · reconstructions updated", first()]
                 elif ev.kind == "diverged":
-                    yield [loss_curves(history), recon_img, ev.message]
+                    yield [loss_curves(history), recon_img, ev.message, first()]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     with torch.no_grad():
                         recon_img = self._recon_grid(sample_fn(model.eval()))
                     head = "Stopped" if ev.kind == "cancelled" else "Done"
+                    wall = time.perf_counter() - t0
+                    archive = export_live(model, cfg, ev.step, wall, self.m.test_images)
                     yield [loss_curves(history, LIVE_TITLE), recon_img,
-                           f"{head}: {ev.step} steps in {time.perf_counter() - t0:.0f} s. Top row: test images; "
-                           f"bottom row: their reconstructions."]
+                           f"{head}: {ev.step} steps in {wall:.0f} s. Top row: test images; "
+                           f"bottom row: their reconstructions.", offer_download(archive)]
         finally:
             stop.set()                 # over: a preview may draw on the panels again
 
@@ -269,6 +285,22 @@ class LatentExplorer:
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live run between two steps (it then sends its final state)."""
         stop_run(session, LIVE_KEY)
+
+
+def export_live(model: VAE, cfg: TrainConfig, steps: int, wall_time_s: float, test_images: torch.Tensor) -> Path:
+    """A finished live run's VAE as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card
+    states the run's settings and its held-out ELBO, KL and reconstruction terms on the first ``LIVE_EVAL_N`` test
+    images (:func:`gen_core.metrics.likelihood.evaluate_vae`, no IWAE bound)."""
+    metrics = evaluate_vae(model, test_images[:LIVE_EVAL_N], iwae_k=0)
+    c = model.config
+    settings = {"latent dims": c.latent_dim, "beta": c.beta, "batch": cfg.batch_size, "learning rate": cfg.lr,
+                "seed": cfg.seed, "steps asked": cfg.steps}
+    note = (f"Held-out terms on the first {LIVE_EVAL_N:,} Fashion-MNIST test images, nats per image "
+            f"(gen_core.metrics.likelihood.evaluate_vae, posterior samples of seed 0, no IWAE bound); the shipped "
+            "cards use all 10,000 and K = 1000 (`python -m gen_core eval FOLDER`).")
+    title = f"gen_core VAE trained live: {c.latent_dim} latent dims, beta {c.beta:g}, {steps} steps (Fashion-MNIST)"
+    return cards.export_live_run(model, f"vae-fmnist-{c.latent_dim}d-live", title, "Latent Explorer tab", settings,
+                                 steps, wall_time_s, metrics, note, "vae")
 
 
 def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.components.Component]]:
@@ -361,10 +393,13 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
             curves = gr.Plot(step0[0], label="Loss curves", elem_id="train-curves")
             recons = gr.Image(step0[1], format="png", label="Test images (top) and reconstructions (bottom)",
                               interactive=False, elem_id="train-recons", height=260)
+        download = gr.DownloadButton("Download the trained VAE (Hub-format folder, .zip)", visible=False,
+                                     elem_id="train-download")
         session = gr.State({})
         live_inputs = [live_steps, live_dim, live_beta, live_lr, live_seed, session]
         live_outputs = [curves, recons, status]
-        start_btn.click(ex.train_live, live_inputs, live_outputs, api_name="train_live", concurrency_limit=2,
+        start_btn.click(ex.train_live, live_inputs, [*live_outputs, download], api_name="train_live",
+                        concurrency_limit=2,
                         concurrency_id="live-training")
         stop_btn.click(ex.stop, session, None, api_name="stop_live", queue=False)
         for control in (live_steps, live_dim, live_beta, live_lr, live_seed):
