@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
+from pathlib import Path
 
 import gradio as gr
 import pytest
 from gradio_client.exceptions import AppError
 
-from gen_core.ui.beta_vae import BetaSweep, BetaVAETab
+from gen_core import cards
+from gen_core.metrics.beta_vae import held_out_images, mig_estimate
+from gen_core.metrics.likelihood import evaluate_vae
+from gen_core.models import load_pretrained
+from gen_core.ui.beta_vae import LIVE_EVAL_N, LIVE_MIG_N, BetaSweep, BetaVAETab
 from tests.conftest import ARTIFACTS, stop_after_outputs
 
 SWEEP = BetaSweep.load()
@@ -75,7 +81,7 @@ def test_random_image_sets_valid_factors(client):
 def test_live_training_streams_and_reports_mig(client):
     job = client.submit(4, 60, 5e-4, 0, "β-VAE", 25, api_name="/bvae_train")
     outputs = job.result(timeout=300)
-    curves, mig, kl, recons, traversal, status = outputs
+    curves, mig, kl, recons, traversal, status, download = outputs
     assert "Done." in status and "step 60/60" in status and "MIG" in status
     fig = _figure(traversal)                # the live model's traversals, rows ordered by its per-dim KL
     assert fig["data"][0]["type"] == "image" and "step 60: traversals of heart" in fig["layout"]["title"]["text"]
@@ -85,10 +91,28 @@ def test_live_training_streams_and_reports_mig(client):
     assert active and f"{active.group(1)} of 10 dims move with the image" in _figure(kl)["layout"]["title"]["text"]
     assert {t["name"] for t in _figure(curves)["data"]} == {"reconstruction", "KL", "loss (recon + β·KL)"}
     assert _figure(mig)["data"][0]["y"]
+    # the first frame hides a previous run's download; the last offers this model, which loads and re-scores
+    assert job.outputs()[0][6] == {"__type__": "update", "value": None, "visible": False}
+    archive = Path(download["value"])
+    assert download["visible"] and archive.name == "beta-vae-dsprites-b4-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "beta-vae-dsprites-b4-live"
+    vae = load_pretrained(folder)
+    assert vae.config.architecture == "conv64" and vae.config.beta == 4.0 and vae.config.objective == "beta_vae"
+    card = cards.card_metrics(folder)
+    again = evaluate_vae(vae, held_out_images(LIVE_EVAL_N)[0], iwae_k=0)
+    assert abs(again["elbo"] - card["elbo"]) < 1e-3 and card["active_dims"] == int(active.group(1))
+    shown_mig = float(re.search(r"MIG ([\d.]+)", status).group(1))
+    assert abs(card["mig_estimate"] - shown_mig) < 6e-4                          # the status line's number
+    assert abs(mig_estimate(vae, LIVE_MIG_N, seed=0) - card["mig_estimate"]) < 1e-5
+    assert "β-VAE tab" in (folder / "README.md").read_text()
 
 
 def test_live_annealed_vae_streams_its_capacity_ramp(client):
-    curves, _, _, _, _, status = client.predict(1000, 50, 5e-4, 0, "AnnealedVAE", 10, api_name="/bvae_train")
+    curves, _, _, _, _, status, download = client.predict(1000, 50, 5e-4, 0, "AnnealedVAE", 10,
+                                                          api_name="/bvae_train")
+    assert download["value"].endswith("annealed-vae-dsprites-g1000-live.zip")
     assert "Done." in status and "step 50/50" in status
     traces = {t["name"]: t for t in _figure(curves)["data"]}
     assert set(traces) == {"reconstruction", "KL", "loss (recon + γ·|KL − C|)", "capacity C"}

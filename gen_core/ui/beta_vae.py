@@ -21,14 +21,17 @@ import torch
 
 from gen_core.data.dsprites import (FACTOR_SIZES, FACTOR_VALUES, ORIENTATIONS, SCALES, SHAPE_NAMES, DSprites,
                                    DSpritesBatches)
+from gen_core import cards
 from gen_core.cards import SEEDS_KEY
 from gen_core.hub import WeightsError, read_card_metadata
-from gen_core.metrics.beta_vae import ACTIVE_VARIANCE, latent_factor_report, latent_response, mig_estimate
+from gen_core.metrics.beta_vae import (ACTIVE_VARIANCE, held_out_images, latent_factor_report, latent_response,
+                                      mig_estimate)
+from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
-from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run,
-                                run_is_going, stop_run)
+from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
+                                offer_download, register_run, run_is_going, stop_run)
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import (latent_response_figure, mutual_info_heatmap, rate_distortion_figure,
                                    seed_spread_figure, traversal_figure)
@@ -54,6 +57,7 @@ LIVE_MIG_N = 2000
 MIG_SERIES = "MIG (2,000 points)"
 LIVE_KEY = "beta_vae_live"
 N_LIVE_OUTPUTS = 6                     # curves, MIG, per-dim KL, reconstructions, traversals, status
+LIVE_EVAL_N = 2000                     # held-out images a finished live run's ELBO terms are measured on
 LIVE_DEFAULTS = (4.0, 1500, 5e-4, 0, "β-VAE", 25.0)  # β, steps, lr, seed, objective, capacity: the controls' start
 FACTOR_LABELS = ("shape", "scale", "orientation", "x position", "y position")
 RESPONSE_TICKS = [np.degrees(v).tolist() if v is ORIENTATIONS else v.tolist() for v in FACTOR_VALUES]  # orientation in °
@@ -336,9 +340,15 @@ class BetaVAETab:
                    capacity: Any = 25.0, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Train a fresh beta-VAE, beta-TCVAE or AnnealedVAE (``beta`` is then its gamma, and the capacity rises
         from 0 to ``capacity`` nats over the run) on dSprites, streaming loss curves, a cheap MIG, per-dim KL and
-        reconstructions."""
+        reconstructions; the first frame hides the previous run's download and the last offers the trained model as a
+        Hub-format folder in a zip (:meth:`LiveBetaRun.export`)."""
         run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
         stop = register_run(session, LIVE_KEY)
+        first = [hide_download()]          # the download button's update on the next frame (then: unchanged)
+
+        def download() -> Any:
+            return first.pop() if first else gr.skip()
+
         try:
             data = DSpritesBatches(run.cfg.batch_size, run.cfg.seed, pick_device(run.cfg.device))
             pace = Pace(UPDATE_S)
@@ -353,13 +363,16 @@ class BetaVAETab:
                 if ev.kind == "step":
                     run.record(ev.step, ev.metrics)
                     if ev.step < run.cfg.steps and pace.due():
-                        yield pace.timed(lambda: run.frame(ev.step, False, lambda: status(ev.step, "Training…")))
+                        yield [*pace.timed(lambda: run.frame(ev.step, False, lambda: status(ev.step, "Training…"))),
+                               download()]
                 elif ev.kind == "diverged":
-                    yield [gr.skip()] * (N_LIVE_OUTPUTS - 1) + [ev.message]
+                    yield [gr.skip()] * (N_LIVE_OUTPUTS - 1) + [ev.message, download()]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     head = "**Stopped.**" if stop.is_set() else "**Done.**"
-                    yield run.frame(ev.step, True, lambda: status(ev.step, head))
+                    frame = run.frame(ev.step, True, lambda: status(ev.step, head))
+                    download()                     # (a run that ends before its first frame has nothing to hide)
+                    yield [*frame, offer_download(run.export(ev.step, time.perf_counter() - t0))]
         finally:
             stop.set()                 # over: a preview may draw on the panels again
 
@@ -447,6 +460,28 @@ class LiveBetaRun:
         traversal = traversal_figure(m.traversal, dim_labels(kl_dims, m.order), TRAVERSAL_VALUES.tolist(), cell=64,
                                      pad=PAD, title=f"{self.label}, step {step}: traversals of {LIVE_TRAVERSED[1]}")
         return [curves, mig_fig, kl, m.reconstructions, traversal, status()]
+
+    def export(self, steps: int, wall_time_s: float) -> Path:
+        """The run's model as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card states
+        the settings, the held-out ELBO terms on ``LIVE_EVAL_N`` fixed dSprites images, the last MIG estimate of the
+        curve and the count of active dims."""
+        images, _ = held_out_images(LIVE_EVAL_N)
+        metrics = evaluate_vae(self.model, images, iwae_k=0)
+        metrics.update({"mig_estimate": self.migs[MIG_SERIES][1][-1], "mig_n": float(LIVE_MIG_N),
+                        "active_dims": float(self.active)})
+        c = self.model.config
+        settings = {"objective": c.objective, "beta" if not self.annealed else "gamma": c.beta,
+                    **({"capacity C (nats)": c.capacity_max} if self.annealed else {}), "batch": self.cfg.batch_size,
+                    "learning rate": self.cfg.lr, "seed": self.cfg.seed, "steps asked": self.cfg.steps}
+        note = (f"ELBO, KL and reconstruction NLL (nats per image) on {LIVE_EVAL_N:,} dSprites images drawn with "
+                f"the fixed seed of the shipped cards; `mig_estimate` is the curve's last MIG on {LIVE_MIG_N:,} "
+                f"points (noisier and biased upwards); `active_dims` counts dims with Var_x mu_d > "
+                f"{ACTIVE_VARIANCE:g}. "
+                "`python -m gen_core eval FOLDER` scores it with the full disentanglement_lib protocol (FactorVAE "
+                "score, MIG, DCI, β-VAE score).")
+        name = f"{c.objective.replace('_', '-')}-dsprites-{'g' if self.annealed else 'b'}{c.beta:g}-live"
+        return cards.export_live_run(self.model, name, f"gen_core {self.label} trained live on dSprites, {steps} steps",
+                                     "β-VAE tab", settings, steps, wall_time_s, metrics, note, "dsprites")
 
     def step0(self) -> list[Any]:
         """The panels before the first step: the loss terms of the untrained model on its first training batch,
@@ -596,6 +631,8 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
             train_btn = gr.Button("Train", variant="primary", elem_id="bvae-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="bvae-stop")
         live_status = gr.Markdown(elem_id="bvae-live-status")
+        live_download = gr.DownloadButton("Download the trained model (Hub-format folder, .zip)", visible=False,
+                                          elem_id="bvae-download")
         with gr.Row():
             curves = gr.Plot(label="Loss terms", elem_id="bvae-curves")
             mig_plot = gr.Plot(label="MIG", elem_id="bvae-mig")
@@ -617,7 +654,7 @@ def build_tab(sweep: BetaSweep) -> BetaVAETab:
                    api_name="bvae_random").then(tab.show, inputs, outputs, api_name=False)
         live_inputs = [live_beta, steps, lr, live_seed, objective, capacity, session]
         live_outputs = [curves, mig_plot, live_kl, recons, live_traversal, live_status]
-        train_btn.click(tab.train_live, live_inputs, live_outputs, api_name="bvae_train")
+        train_btn.click(tab.train_live, live_inputs, [*live_outputs, live_download], api_name="bvae_train")
         for control in (objective, live_beta, capacity, steps, lr, live_seed):
             control.change(tab.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
                            trigger_mode="always_last")
