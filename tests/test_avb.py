@@ -8,13 +8,16 @@ import json
 import math
 import re
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from gen_core import cli, losses
+from gen_core import cards, cli, losses
+from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.hub import read_card_metadata
 from gen_core.models import load_pretrained
 from gen_core.models.avb import (AVB, CRITICS, AVBConfig, AVBOptim, AVBTask, avb_discriminator_loss, avb_elbo,
@@ -316,13 +319,23 @@ def test_endpoints_reject_bad_values(client, api, args, message):
 
 
 def test_live_training_finishes_with_held_out_numbers(client):
-    fig, image, status = client.predict("2", "quadratic", 1, 30, 0, api_name="/avb_train")
+    fig, image, status, download = client.predict("2", "quadratic", 1, 30, 0, api_name="/avb_train")
     assert status.startswith("**Done.** step 30 / 30") and "Held-out (1,000 test images)" in status
     traces = _figure(fig)["data"]
     assert [t["name"] for t in traces] == ["analytic KL(q(z|x) || N(0, I))", "AVB estimate E_q T(x, z)"]
     assert traces[0]["x"] == [10, 20, 30] and len(traces[1]["y"]) == 3 and image
     analytic, estimate, gap = (float(v) for v in re.findall(r"\*\*([-+\d.]+)\*\*", status.split("Held-out")[1])[:3])
     assert gap == pytest.approx(estimate - analytic, abs=0.011)
+    # the finished run is offered as a Hub-format folder; unzipped, it loads and scores the numbers shown
+    archive = Path(download["value"])
+    assert download["visible"] and archive.name == "avb-fmnist-2d-quadratic-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "avb-fmnist-2d-quadratic-live"
+    again = avb_metrics(load_pretrained(folder), load_fashion_mnist("test").float_images(slice(0, 1000)))
+    card = cards.card_metrics(folder)
+    assert abs(again["kl_analytic"] - card["kl_analytic"]) < 1e-4 and abs(card["kl_analytic"] - analytic) < 0.006
+    assert abs(again["elbo"] - card["elbo"]) < 1e-3
 
 
 def test_live_preview_is_step_0_of_the_run_the_controls_describe():

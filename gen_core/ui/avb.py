@@ -20,13 +20,14 @@ from typing import Any
 import gradio as gr
 import torch
 
+from gen_core import cards
 from gen_core.data.fashion_mnist import DataFileError, load_fashion_mnist
 from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.models.avb import CRITICS, AVB, AVBConfig, AVBOptim, avb_metrics, avb_snapshot, avb_task
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
-from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, register_run,
-                                run_is_going, stop_run)
+from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, RunDownload, Slider, choice, integer,
+                                register_run, run_is_going, stop_run)
 from gen_core.viz import tile_images
 from gen_core.viz.avb import kl_per_image_figure, kl_tracking_figure
 
@@ -157,15 +158,18 @@ class AVBPanel:
     def train_live(self, latent_dim: Any, critic: Any, critic_steps: Any, steps: Any, seed: Any,
                    session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
         """Train a fresh small AVB on Fashion-MNIST, streaming the estimated vs analytic KL curves, the images of a
-        snapshot and a status line; ends with held-out numbers on 1,000 test images."""
+        snapshot, a status line and the download button; ends with held-out numbers on 1,000 test images and the
+        trained model offered as a Hub-format folder in a zip (:meth:`LiveAVB.export`), the first frame hiding the
+        previous run's."""
         run = LiveAVB(latent_dim, critic, critic_steps, steps, seed)
         held_out = load_fashion_mnist("test").float_images(slice(0, LIVE_EVAL_N))
         cfg = TrainConfig(steps=run.steps, batch_size=LIVE_BATCH, seed=run.seed, log_every=10, device="cpu")
         stop = register_run(session, SESSION_KEY)
         t0 = time.perf_counter()
+        download = RunDownload()
 
         def frame(step: int, head: str) -> list[Any]:
-            return run.frame(step, f"{head} step {step} / {run.steps}", time.perf_counter() - t0)
+            return [*run.frame(step, f"{head} step {step} / {run.steps}", time.perf_counter() - t0), download.frame()]
 
         try:
             yield frame(0, "Starting…")
@@ -177,16 +181,17 @@ class AVBPanel:
                     if ev.step < run.steps and pace.due():
                         yield pace.timed(frame, ev.step, "Training…")
                 elif ev.kind == "diverged":
-                    yield [gr.skip(), gr.skip(), f"**Stopped:** {ev.message}"]
+                    yield [gr.skip(), gr.skip(), f"**Stopped:** {ev.message}", gr.skip()]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     m = avb_metrics(run.model, held_out)
-                    fig, grid, status = frame(ev.step, "**Done.**" if ev.kind == "done" else "**Stopped.**")
+                    fig, grid, status, _ = frame(ev.step, "**Done.**" if ev.kind == "done" else "**Stopped.**")
+                    archive = run.export(ev.step, time.perf_counter() - t0, m)
                     yield [fig, grid, status + (f"\n\nHeld-out ({LIVE_EVAL_N:,} test images): analytic KL "
                                                 f"**{m['kl_analytic']:.2f}**, estimate **{m['kl_estimate']:.2f}**, gap "
                                                 f"**{m['kl_gap']:+.2f}** nats · ELBO **{m['elbo']:.1f}** "
                                                 f"(AVB's own: {m['elbo_avb']:.1f}) · T's accuracy "
-                                                f"{100 * m['d_accuracy']:.1f}%")]
+                                                f"{100 * m['d_accuracy']:.1f}%"), download.offer(archive)]
         finally:
             stop.set()                 # over: a preview may draw on the panels again
 
@@ -237,6 +242,22 @@ class LiveAVB:
         """Add one logged step's T estimate and analytic KL (batch means) to the curves."""
         for series, value in zip(self.history, (step, metrics["kl_estimate"], metrics["kl_analytic"])):
             series.append(float(value))
+
+    def export(self, steps: int, wall_time_s: float, metrics: dict[str, float]) -> Path:
+        """The run's AVB as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card states
+        the settings and ``metrics``, the held-out numbers (:func:`gen_core.models.avb.avb_metrics`) on the first
+        ``LIVE_EVAL_N`` test images."""
+        settings = {"latent dims": self.k, "discriminator T": CRITIC_LABELS[self.kind],
+                    "T updates per step": self.n_critic, "batch": LIVE_BATCH, "seed": self.seed,
+                    "steps asked": self.steps}
+        note = (f"Held-out numbers on the first {LIVE_EVAL_N:,} Fashion-MNIST test images, nats per image "
+                "(gen_core.models.avb.avb_metrics: binarised and sampled with fixed seeds); `elbo` uses the analytic "
+                "KL of the Gaussian encoder, `elbo_avb` T's estimate of it. `python -m gen_core eval FOLDER` scores "
+                "all 10,000 with the shipped card's protocol.")
+        return cards.export_live_run(self.model, f"avb-fmnist-{self.k}d-{self.kind}-live",
+                                     f"gen_core AVB trained live: {self.k} latent dims, {CRITIC_LABELS[self.kind]}, "
+                                     f"{steps} steps (Fashion-MNIST)", "More VAEs tab, AVB", settings, steps,
+                                     wall_time_s, metrics, note, "avb")
 
     def frame(self, step: int, head: str, elapsed: float | None = None) -> list[Any]:
         """[KL curves, snapshot images, status] at ``step``; the status starts with ``head`` and, after
@@ -310,9 +331,12 @@ def build_panel() -> None:
             live_plot = gr.Plot(step0[0], label="Live: estimated vs analytic KL", elem_id="avb-live-plot")
             live_images = gr.Image(step0[1], label="inputs · binarised · reconstructions · prior samples",
                                    format="png", interactive=False, elem_id="avb-live-images")
+        download = gr.DownloadButton("Download the trained AVB (Hub-format folder, .zip)", visible=False,
+                                     elem_id="avb-download")
         live_inputs = [latent, critic, n_critic, steps, live_seed, session]
         live_outputs = [live_plot, live_images, status]
-        start.click(panel.train_live, live_inputs, live_outputs, api_name="avb_train", concurrency_limit=2)
+        start.click(panel.train_live, live_inputs, [*live_outputs, download], api_name="avb_train",
+                    concurrency_limit=2)
         for control in (latent, critic, n_critic, steps, live_seed):
             control.change(panel.preview, live_inputs, live_outputs, api_name=False, show_progress="hidden",
                            trigger_mode="always_last")

@@ -30,8 +30,8 @@ from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
-from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
-                                offer_download, register_run, run_is_going, stop_run)
+from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run,
+                                RunDownload, run_is_going, stop_run)
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import (latent_response_figure, mutual_info_heatmap, rate_distortion_figure,
                                    seed_spread_figure, traversal_figure)
@@ -344,10 +344,7 @@ class BetaVAETab:
         Hub-format folder in a zip (:meth:`LiveBetaRun.export`)."""
         run = LiveBetaRun(beta, steps, lr, seed, objective, capacity)
         stop = register_run(session, LIVE_KEY)
-        first = [hide_download()]          # the download button's update on the next frame (then: unchanged)
-
-        def download() -> Any:
-            return first.pop() if first else gr.skip()
+        download = RunDownload()
 
         try:
             data = DSpritesBatches(run.cfg.batch_size, run.cfg.seed, pick_device(run.cfg.device))
@@ -364,15 +361,14 @@ class BetaVAETab:
                     run.record(ev.step, ev.metrics)
                     if ev.step < run.cfg.steps and pace.due():
                         yield [*pace.timed(lambda: run.frame(ev.step, False, lambda: status(ev.step, "Training…"))),
-                               download()]
+                               download.frame()]
                 elif ev.kind == "diverged":
-                    yield [gr.skip()] * (N_LIVE_OUTPUTS - 1) + [ev.message, download()]
+                    yield [gr.skip()] * (N_LIVE_OUTPUTS - 1) + [ev.message, download.frame()]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     head = "**Stopped.**" if stop.is_set() else "**Done.**"
                     frame = run.frame(ev.step, True, lambda: status(ev.step, head))
-                    download()                     # (a run that ends before its first frame has nothing to hide)
-                    yield [*frame, offer_download(run.export(ev.step, time.perf_counter() - t0))]
+                    yield [*frame, download.offer(run.export(ev.step, time.perf_counter() - t0))]
         finally:
             stop.set()                 # over: a preview may draw on the panels again
 

@@ -38,6 +38,24 @@ def hide_download() -> Any:
     return gr.DownloadButton(value=None, visible=False)
 
 
+class RunDownload:
+    """A live run's download button across its frames: :meth:`frame` hides the previous run's export on the run's
+    first frame and leaves the button alone after; :meth:`offer` shows this run's export (:func:`offer_download`)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def frame(self) -> Any:
+        """The button's update on an ordinary frame."""
+        self.frames += 1
+        return hide_download() if self.frames == 1 else gr.skip()
+
+    def offer(self, archive: Path) -> Any:
+        """The button's update on the run's last frame: the export ``archive``."""
+        self.frames += 1
+        return offer_download(archive)
+
+
 def number(value: Any, name: str, lo: float, hi: float) -> float:
     """A finite number in [lo, hi], or a ``gr.Error`` that says what was wrong and what is allowed."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

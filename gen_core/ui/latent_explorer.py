@@ -25,8 +25,8 @@ from gen_core.models import VAE, VAEConfig, load_pretrained
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
 from gen_core.ui import conditional
-from gen_core.ui.common import (PRETRAINED_DIR, Number, Slider, hide_download, integer, number, offer_download,
-                                register_run, run_is_going, stop_run)
+from gen_core.ui.common import (PRETRAINED_DIR, Number, RunDownload, Slider, integer, number, register_run,
+                                run_is_going, stop_run)
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
 
 SLIDER_MODEL = "vae-fmnist-16"
@@ -219,14 +219,7 @@ class LatentExplorer:
             device = next(m.parameters()).device
             return m.decode(m.encode(shown.to(device))[0])
 
-        frames = 0
-
-        def first() -> Any:
-            """The download button's update: the first frame hides the previous run's export."""
-            nonlocal frames
-            frames += 1
-            return hide_download() if frames == 1 else gr.skip()
-
+        download = RunDownload()
         stop = register_run(session, LIVE_KEY)
         t0 = time.perf_counter()
         try:
@@ -237,13 +230,13 @@ class LatentExplorer:
                         history[name][1].append(ev.metrics[key])
                     status = (f"step {ev.step}/{cfg.steps} · -ELBO {ev.metrics['loss']:.1f} · KL "
                               f"{ev.metrics['kl']:.1f} nats · {ev.metrics['steps_per_s']:.0f} steps/s")
-                    yield [loss_curves(history, LIVE_TITLE), recon_img, status, first()]
+                    yield [loss_curves(history, LIVE_TITLE), recon_img, status, download.frame()]
                 elif ev.kind == "samples":
                     recon_img = self._recon_grid(ev.images)
                     yield [loss_curves(history, LIVE_TITLE), recon_img,
-                           f"step {ev.step}/{cfg.steps} · reconstructions updated", first()]
+                           f"step {ev.step}/{cfg.steps} · reconstructions updated", download.frame()]
                 elif ev.kind == "diverged":
-                    yield [loss_curves(history), recon_img, ev.message, first()]
+                    yield [loss_curves(history), recon_img, ev.message, download.frame()]
                     return
                 elif ev.kind in ("done", "cancelled"):
                     with torch.no_grad():
@@ -253,7 +246,7 @@ class LatentExplorer:
                     archive = export_live(model, cfg, ev.step, wall, self.m.test_images)
                     yield [loss_curves(history, LIVE_TITLE), recon_img,
                            f"{head}: {ev.step} steps in {wall:.0f} s. Top row: test images; "
-                           f"bottom row: their reconstructions.", offer_download(archive)]
+                           f"bottom row: their reconstructions.", download.offer(archive)]
         finally:
             stop.set()                 # over: a preview may draw on the panels again
 
