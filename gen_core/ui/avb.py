@@ -327,12 +327,12 @@ def build_panel() -> None:
         if not isinstance(step0[2], str):            # skipped: no Fashion-MNIST here (Train then says so)
             step0 = [None, None, "Press **Train AVB** to start a live run."]
         status = gr.Markdown(step0[2], elem_id="avb-live-status")
+        download = gr.DownloadButton("Download the trained AVB (Hub-format folder, .zip)", visible=False,
+                                     elem_id="avb-download")
         with gr.Row():
             live_plot = gr.Plot(step0[0], label="Live: estimated vs analytic KL", elem_id="avb-live-plot")
             live_images = gr.Image(step0[1], label="inputs · binarised · reconstructions · prior samples",
                                    format="png", interactive=False, elem_id="avb-live-images")
-        download = gr.DownloadButton("Download the trained AVB (Hub-format folder, .zip)", visible=False,
-                                     elem_id="avb-download")
         live_inputs = [latent, critic, n_critic, steps, live_seed, session]
         live_outputs = [live_plot, live_images, status]
         start.click(panel.train_live, live_inputs, [*live_outputs, download], api_name="avb_train",

@@ -476,7 +476,10 @@ class LiveBetaRun:
                 "`python -m gen_core eval FOLDER` scores it with the full disentanglement_lib protocol (FactorVAE "
                 "score, MIG, DCI, β-VAE score).")
         name = f"{c.objective.replace('_', '-')}-dsprites-{'g' if self.annealed else 'b'}{c.beta:g}-live"
-        return cards.export_live_run(self.model, name, f"gen_core {self.label} trained live on dSprites, {steps} steps",
+        objective = next(k for k, v in LIVE_OBJECTIVES.items() if v == c.objective)
+        params = f"γ = {c.beta:g}, C → {c.capacity_max:g} nats" if self.annealed else f"β = {c.beta:g}"
+        return cards.export_live_run(self.model, name, f"gen_core {objective} ({params}) trained live on dSprites, "
+                                     f"{steps} steps",
                                      "β-VAE tab", settings, steps, wall_time_s, metrics, note, "dsprites")
 
     def step0(self) -> list[Any]:

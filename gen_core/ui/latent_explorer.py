@@ -382,12 +382,12 @@ def build_tab(models: ExplorerModels) -> tuple[LatentExplorer, list[gr.component
             stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
         step0 = ex.preview(*LIVE_DEFAULTS)
         status = gr.Markdown(step0[2], elem_id="train-status")
+        download = gr.DownloadButton("Download the trained VAE (Hub-format folder, .zip)", visible=False,
+                                     elem_id="train-download")
         with gr.Row():
             curves = gr.Plot(step0[0], label="Loss curves", elem_id="train-curves")
             recons = gr.Image(step0[1], format="png", label="Test images (top) and reconstructions (bottom)",
                               interactive=False, elem_id="train-recons", height=260)
-        download = gr.DownloadButton("Download the trained VAE (Hub-format folder, .zip)", visible=False,
-                                     elem_id="train-download")
         session = gr.State({})
         live_inputs = [live_steps, live_dim, live_beta, live_lr, live_seed, session]
         live_outputs = [curves, recons, status]
