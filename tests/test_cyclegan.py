@@ -48,8 +48,9 @@ def test_sobel_on_a_vertical_step_matches_hand_computation():
 def test_sobel_rejects_bad_shapes():
     with pytest.raises(ValueError, match="shape"):
         sobel_magnitude(torch.zeros(28, 28))
-    with pytest.raises(ValueError, match="threshold"):
-        sobel_edges(torch.zeros(1, 1, 28, 28), threshold=0.0)
+    for bad in (0.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="threshold must be positive"):
+            sobel_edges(torch.zeros(1, 1, 28, 28), threshold=bad)
 
 
 def test_split_halves_disjoint_cover_deterministic():

@@ -61,7 +61,7 @@ def sobel_edges(images: Tensor, threshold: float = EDGE_THRESHOLD) -> Tensor:
 
     (B, 1, H, W) float in [0, 1] or uint8 in [0, 255] -> (B, 1, H, W) float32 in {0, 1}.
     """
-    if threshold <= 0:
+    if not threshold > 0:        # NaN too
         raise ValueError(f"threshold must be positive, got {threshold}")
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     return (sobel_magnitude(x) > threshold).float()
