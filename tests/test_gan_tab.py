@@ -208,10 +208,25 @@ def test_ab_background_runs_stay_in_step():
     b = ["wgan_gp", "n_critic", 2, 1e-3, 1e-3, "spectral"]
     first = lab.start_ab("grid", 0, 120, 32, 2, *a, *b, session=session)
     assert first[-1].constructor_args["active"] is True
+    assert [d.constructor_args for d in first[4:6]] == [{"value": None, "visible": False}] * 2   # previous pair's
+    driver = session["ab"]
     out = _drain(lab, session, lab.poll_ab)
     status = out[3]
     assert status.startswith("Done in") and "step 120/120" in status, status
     assert status.count("step 120") >= 3                          # the header, A's counter and B's counter
+    # the last frame offers both trained GANs; each loads as its own configuration and scores its counter's modes
+    for button, run, tag in zip(out[4:6], driver.runs, "AB"):
+        archive = Path(button.constructor_args["value"])
+        s = run.settings
+        assert button.constructor_args["visible"] and archive.name == f"gan-grid-{s.loss}-{tag}-live.zip"
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(archive.parent)
+        folder = archive.parent / archive.stem
+        gan = load_pretrained(folder)
+        assert (gan.config.loss, gan.config.normalization) == (s.loss, s.normalization)
+        report = mode_report(gan.generate(run.eval_z), run.centres, run.target.std)
+        assert read_card_metadata(folder)["gen_core_metrics"]["modes"] == report.modes
+        assert f"{tag}: Modes captured: {report.modes} / 25" in status
 
 
 def test_history_copy_is_cut_to_equal_lengths():
@@ -308,7 +323,10 @@ def test_stop_ends_the_run_with_its_final_state(app_url):
 def test_train_ab_and_its_bad_values(client):
     a = ["non_saturating", "alternating", 1, 1e-3, 1e-3, "none"]
     b = ["wgan_gp", "n_critic", 2, 1e-3, 1e-3, "spectral"]
-    live_a, live_b, curves, status = client.predict("grid", 0, 60, 32, 2, *a, *b, api_name="/gan_train_ab")
+    live_a, live_b, curves, status, download_a, download_b = client.predict("grid", 0, 60, 32, 2, *a, *b,
+                                                                          api_name="/gan_train_ab")
+    assert download_a["value"].endswith("gan-grid-non_saturating-A-live.zip")
+    assert download_b["value"].endswith("gan-grid-wgan_gp-B-live.zip")
     assert status.startswith("Done") and "A: Modes captured" in status and "B: Modes captured" in status
     names = [t["name"] for t in plot_json(curves)["data"]]
     assert "A: D loss" in names and "B: modes" in names

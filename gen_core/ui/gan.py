@@ -247,10 +247,11 @@ class LiveRun:
                 f"step {self.view_step}")
 
 
-def export_live(run: LiveRun) -> Path:
+def export_live(run: LiveRun, tag: str = "") -> Path:
     """A finished live run's generator and critic (the published ``view``) as a zip of a Hub-format folder
     (:func:`gen_core.cards.export_live_run`) whose card states the run's settings and the last mode metrics the tab
-    measured. The caller holds ``run.view_lock`` (a frame does: :meth:`LiveDriver.frame`)."""
+    measured; ``tag`` ("A" or "B" for an A/B pair) goes into the folder's name and the title. The caller holds
+    ``run.view_lock`` (a frame does: :meth:`LiveDriver.frame`); the run has ended, so nothing waits on it."""
     s, r, step = run.settings, run.report, run.view_step
     metrics = {"modes": float(r.modes), "n_modes": float(r.n_modes), "high_quality_pct": float(r.high_quality_pct),
                "n_samples": float(N_SAMPLES)}
@@ -260,8 +261,10 @@ def export_live(run: LiveRun) -> Path:
     note = (f"Modes captured and % high quality (EVALUATION.md protocol) of {N_SAMPLES:,} samples from the fixed "
             f"latent draws of seed {s.seed + 1}, as the tab's counter shows them at step {step}; the shipped cards "
             "average 5 sampling seeds (`python -m gen_core eval FOLDER`).")
-    return cards.export_live_run(run.view, f"gan-{s.target}-{s.loss}-live", f"{run_title(s, f'step {step}')} on the "
-                                 f"{s.target}", "GAN Lab tab", settings, step, time.perf_counter() - run.started,
+    name = f"gan-{s.target}-{s.loss}{f'-{tag}' if tag else ''}-live"
+    title = f"{run_title(s, f'step {step}', f'{tag}: ' if tag else '')} on the {s.target}"
+    where = "GAN Lab tab, A/B runs" if tag else "GAN Lab tab"
+    return cards.export_live_run(run.view, name, title, where, settings, step, time.perf_counter() - run.started,
                                  metrics, note, "gan")
 
 
@@ -534,7 +537,8 @@ class GANLab:
                  loss_b: Any, scheme_b: Any, n_critic_b: Any, lr_g_b: Any, lr_d_b: Any, norm_b: Any,
                  session: dict[str, Any] | None = None) -> list[Any]:
         """Start configurations A and B side by side from the same seed on the same data stream, kept at the same
-        generator step; returns the first frame (A panels, B panels, overlaid curves, status) and the timer."""
+        generator step; returns the first frame (A panels, B panels, overlaid curves, status, the two download
+        buttons) and the timer."""
         try:
             pair = self._ab_settings(target, seed, steps, width, depth, loss_a, scheme_a, n_critic_a, lr_g_a, lr_d_a,
                                      norm_a, loss_b, scheme_b, n_critic_b, lr_g_b, lr_d_b, norm_b)
@@ -573,12 +577,14 @@ class GANLab:
                           f"and read the same batches. Press **Start A/B**."]
 
     def poll_ab(self, session: dict[str, Any] | None = None) -> list[Any]:
-        """The next frame of this session's A/B run (the timer's tick); switches the timer off after the last."""
-        return self._poll(session, "ab", self._ab_frame, 4)
+        """The next frame of this session's A/B run (the timer's tick); switches the timer off after the last,
+        which offers both trained GANs for download."""
+        return self._poll(session, "ab", self._ab_frame, 6)
 
     @staticmethod
     def _ab_frame(driver: LiveDriver) -> tuple[list[Any], bool]:
-        """Both runs' panels, their overlaid curves and a status line; and whether both had ended."""
+        """Both runs' panels, their overlaid curves, a status line and the two download buttons (hidden on the
+        first frame; on the last, each run's export unless it diverged); and whether both had ended."""
         with driver.frame() as (a, b):
             sa, sb = a.settings, b.settings
             finished = a.view_done and b.view_done
@@ -593,7 +599,11 @@ class GANLab:
                 messages = " ".join(m for m in (a.message, b.message) if m)
                 if messages:
                     status += f" {messages}"
-            return [*figures, status], finished
+                downloads = [hide_download() if run.message else offer_download(export_live(run, tag))
+                             for run, tag in ((a, "A"), (b, "B"))]
+            else:                        # the pair's first frame hides the previous pair's downloads
+                downloads = [hide_download() if driver.frames == 1 else gr.skip() for _ in "AB"]
+            return [*figures, status, *downloads], finished
 
     def train_ab(self, target: Any, seed: Any, steps: Any, width: Any, depth: Any,
                  loss_a: Any, scheme_a: Any, n_critic_a: Any, lr_g_a: Any, lr_d_a: Any, norm_a: Any,
@@ -837,20 +847,26 @@ def build_tab() -> GANLab:
         ab0 = lab.preview_ab("ring", 0, 3000, 128, 3, "non_saturating", "alternating", 1, 1e-3, 1e-3, "none",
                              "minimax", "alternating", 1, 1e-3, 1e-3, "none")
         ab_status = gr.Markdown(ab0[3], elem_id="gan-ab-status")
+        with gr.Row():
+            download_a = gr.DownloadButton("Download A (Hub-format folder, .zip)", visible=False,
+                                           elem_id="gan-download-a")
+            download_b = gr.DownloadButton("Download B (Hub-format folder, .zip)", visible=False,
+                                           elem_id="gan-download-b")
         live_a = gr.Plot(ab0[0], label="A", elem_id="gan-live-a")
         live_b = gr.Plot(ab0[1], label="B", elem_id="gan-live-b")
         ab_curves = gr.Plot(ab0[2], label="A vs B", elem_id="gan-ab-curves")
         ab_frames = gr.Timer(POLL_S, active=False)
         ab_inputs = [target, seed, steps, width, depth, *controls_a, *controls_b, session]
         ab_outputs = [live_a, live_b, ab_curves, ab_status]
+        ab_live_outputs = [*ab_outputs, download_a, download_b]
         for control in (target, width, depth, seed, controls_a[0], controls_a[5], controls_b[0], controls_b[5]):
             control.change(lab.preview_ab, ab_inputs, ab_outputs, api_name=False, show_progress="hidden")
-        ab_start.click(lab.start_ab, ab_inputs, [*ab_outputs, ab_frames], api_name="gan_start_ab",
+        ab_start.click(lab.start_ab, ab_inputs, [*ab_live_outputs, ab_frames], api_name="gan_start_ab",
                        concurrency_limit=4, concurrency_id="gan-frames", show_progress="hidden")
-        ab_frames.tick(lab.poll_ab, session, [*ab_outputs, ab_frames], api_name=False, concurrency_limit=4,
+        ab_frames.tick(lab.poll_ab, session, [*ab_live_outputs, ab_frames], api_name=False, concurrency_limit=4,
                        concurrency_id="gan-frames", show_progress="hidden")
         api_ab = gr.Button(visible=False)
-        api_ab.click(lab.train_ab, ab_inputs, ab_outputs, api_name="gan_train_ab", concurrency_limit=MAX_LIVE,
+        api_ab.click(lab.train_ab, ab_inputs, ab_live_outputs, api_name="gan_train_ab", concurrency_limit=MAX_LIVE,
                      concurrency_id="gan-training", show_progress="hidden")
         ab_stop.click(lab.stop_ab, session, None, api_name="gan_stop_ab", queue=False)
 
