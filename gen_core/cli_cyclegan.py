@@ -23,7 +23,7 @@ import torch
 from gen_core import cards
 from gen_core.data.domains import EDGE_THRESHOLD, PAIRS, UnpairedBatches, load_domain_pair
 from gen_core.hub import HubModule, init_weights_from, recorded_steps
-from gen_core.models.cyclegan import CycleGAN, CycleGANConfig, CycleGANOptim, cyclegan_task
+from gen_core.models.cyclegan import CycleGAN, CycleGAN2D, CycleGANConfig, CycleGANOptim, cyclegan_task
 from gen_core.train.loop import STATE_JSON, STATE_TENSORS, TrainConfig, pick_device, train
 from gen_core.train.progress import follow_run
 from gen_core.usage import usage
@@ -81,14 +81,18 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
 
 def handles(model: HubModule) -> bool:
-    """Whether ``evaluate`` here knows the model."""
-    return isinstance(model, CycleGAN)
+    """Whether ``evaluate`` here knows the model (an image CycleGAN or the toy 2-D one)."""
+    return isinstance(model, (CycleGAN, CycleGAN2D))
 
 
 def evaluate(model: HubModule, classifier_dir: str | Path = CLASSIFIER_DIR) -> dict[str, float]:
-    """Held-out translation metrics of a CycleGAN (gen_core.metrics.translation)."""
-    from gen_core.metrics.translation import evaluate_cyclegan  # imported when used: the metrics load data lazily
+    """Held-out translation metrics of a CycleGAN (gen_core.metrics.translation); of a toy 2-D one, its cycle
+    errors and mode coverage on fixed held-out points (``evaluate_toy_cyclegan``)."""
+    from gen_core.metrics.translation import evaluate_cyclegan, evaluate_toy_cyclegan  # imported when used
     from gen_core.models import load_pretrained
+
+    if isinstance(model, CycleGAN2D):
+        return evaluate_toy_cyclegan(model)
 
     if not isinstance(model, CycleGAN):
         raise ValueError(f"cli_cyclegan cannot evaluate a {type(model).__name__}")

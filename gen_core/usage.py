@@ -57,6 +57,10 @@ USAGE: dict[str, str] = {
                 'cg = load_pretrained("{path}")\n'
                 'y = cg.translate(x, "a2b")            # x: (B, 1, 28, 28) in [0, 1], domain A -> B\n'
                 'y, x_back = cg.round_trip(x, "a2b")   # G(x) and F(G(x))',
+    "cyclegan2d": 'from gen_core.models import load_pretrained\n'
+                  'cg = load_pretrained("{path}")\n'
+                  'y = cg.translate(points, "a2b")        # points: (N, 2) near the ring of 8 -> the 3 x 3 grid\n'
+                  'x_back = cg.translate(y, "b2a")        # the round trip F(G(x))',
 }
 
 

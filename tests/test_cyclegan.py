@@ -383,3 +383,29 @@ def test_the_sketch_domain_follows_the_edge_threshold_a_model_records(tmp_path):
     tab = CycleGANTab(CycleGANModels({"sketch": model}, None))
     shown = tab.pick_example("sketch", "a2b", 3)
     assert np.array_equal(shown, big_image(thin.test_a[3].float() / 255.0, SCALE))
+
+
+def test_toy_metrics_of_the_identity_map_are_known():
+    """G = F = identity (each residual MLP's last layer zeroed): every round trip is exact, and the ring's four
+    axis modes sit exactly on four of the grid's nine centres (and vice versa), while the diagonal ring modes are
+    0.62 from the nearest grid corner, far beyond 3 std = 0.3. So 4 / 9 grid modes and 4 / 8 ring modes are
+    captured, and the share of high-quality points is the share drawn from those four modes (1/2 of the ring's,
+    4/9 of the grid's) times P(|N(0, 0.1^2 I)| < 0.3) = 1 - exp(-4.5)."""
+    from gen_core.metrics.translation import evaluate_toy_cyclegan, toy_held_out
+    from gen_core.models.cyclegan import CycleGAN2D, CycleGAN2DConfig
+
+    m = CycleGAN2D(CycleGAN2DConfig())
+    with torch.no_grad():
+        for g in (m.g_ab, m.g_ba):
+            last = [layer for layer in g.net if isinstance(layer, torch.nn.Linear)][-1]
+            last.weight.zero_()
+            last.bias.zero_()
+    a, b = toy_held_out(50)
+    assert torch.equal(m.translate(a, "a2b"), a)
+    r = evaluate_toy_cyclegan(m, n=4000)
+    assert r["cycle_l1_a"] == 0.0 and r["cycle_l1_b"] == 0.0
+    assert (r["modes_b"], r["n_modes_b"], r["modes_a"], r["n_modes_a"]) == (4, 9, 4, 8)
+    inside = 1 - math.exp(-4.5)
+    assert abs(r["hq_b_pct"] - 100 * inside / 2) < 2.5          # binomial: 1 std ~0.8 points at n = 4000
+    assert abs(r["hq_a_pct"] - 100 * inside * 4 / 9) < 2.5
+    assert evaluate_toy_cyclegan(m, n=4000) == r                 # fixed points: the same numbers every call

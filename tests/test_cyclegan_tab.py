@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import gradio as gr
@@ -19,7 +20,10 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from gen_core import cards
 from gen_core.data.domains import prepare_image
+from gen_core.metrics.translation import evaluate_toy_cyclegan
+from gen_core.models import load_pretrained
 from gen_core.ui.cyclegan import CycleGANModels, CycleGANTab
 from tests.conftest import stop_after_outputs
 
@@ -97,6 +101,24 @@ def test_toy_preview_is_the_first_frame_of_the_run_it_would_start():
     assert list(curve.layout.xaxis.range) == [-30, 1500]    # no step yet: the axis spans the run to come
     with pytest.raises(gr.Error, match="Seed must be"):
         tab.toy_preview(10.0, 1500, -1)
+
+
+def test_toy_run_ends_with_a_download_that_scores_what_the_status_showed():
+    tab = CycleGANTab(CycleGANModels({}, None))
+    frames = list(tab.toy_train(2.5, 100, 1, {}))
+    assert frames[0][3].constructor_args == {"value": None, "visible": False}   # the previous run's is hidden
+    status, button = frames[-1][2], frames[-1][3].constructor_args
+    archive = Path(button["value"])
+    assert status.startswith("**Done.**") and button["visible"] and archive.name == "cyclegan-toy-lambda2.5-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "cyclegan-toy-lambda2.5-live"
+    model = load_pretrained(folder)
+    assert model.config.lambda_cycle == 2.5
+    card = cards.card_metrics(folder)
+    shown = float(re.search(r"held-out ring points = \*\*([\d.]+)\*\*", status).group(1))
+    assert abs(card["cycle_l1_a"] - shown) < 6e-4 and card == pytest.approx(evaluate_toy_cyclegan(model), abs=1e-6)
+    assert 0 <= card["modes_b"] <= card["n_modes_b"] == 9 and "CycleGAN tab, toy" in (folder / "README.md").read_text()
 
 
 @needs_models

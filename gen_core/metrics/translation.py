@@ -31,9 +31,12 @@ from gen_core.threads import one_thread
 
 __all__ = ["gaussian_window", "ssim_map", "ssim", "l1_per_image", "cycle_error_map", "translate_batched",
            "nearest_neighbour_indices", "label_accuracy", "class_rate", "worst_by_cycle_error",
-           "time_translation", "evaluate_cyclegan", "N_PAIRS"]
+           "time_translation", "evaluate_cyclegan", "N_PAIRS", "toy_held_out", "evaluate_toy_cyclegan", "TOY_EVAL_N",
+           "TOY_EVAL_SEED"]
 
 N_PAIRS = 2000   # held-out sketch pairs for L1 / SSIM and the nearest-neighbour baseline (an (n, 30000) search)
+TOY_EVAL_N = 600         # held-out points per cloud of the toy 2-D CycleGAN (the tab's and its cards')
+TOY_EVAL_SEED = 10_000   # their seed: one fixed set, so a live run's status and its download's card agree
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
@@ -191,3 +194,43 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
     with one_thread():
         out["translate_ms"] = time_translation(model)
     return out
+
+
+def toy_held_out(n: int = TOY_EVAL_N, seed: int = TOY_EVAL_SEED) -> tuple[Tensor, Tensor]:
+    """Fixed held-out points of the toy CycleGAN's two clouds (:func:`gen_core.data.domains.toy_domains`): ``n`` of
+    domain A (the ring of 8), then ``n`` of domain B (the 3 x 3 grid), drawn from one generator seeded ``seed``."""
+    from gen_core.data.domains import toy_domains
+
+    target_a, target_b = toy_domains()
+    gen = torch.Generator().manual_seed(seed)
+    return target_a.sample(n, generator=gen), target_b.sample(n, generator=gen)
+
+
+@torch.no_grad()
+def evaluate_toy_cyclegan(model: Any, n: int = TOY_EVAL_N, seed: int = TOY_EVAL_SEED) -> dict[str, float]:
+    """Held-out metrics of a toy 2-D CycleGAN (``CycleGAN2D``) on :func:`toy_held_out` points.
+
+    ``cycle_l1_a`` / ``cycle_l1_b``: mean |F(G(x)) - x| and |G(F(y)) - y| per coordinate (the cycle loss of Zhu et
+    al., lecture notes 004); ``modes_b`` / ``hq_b_pct``: grid modes captured by G(A) and its share of high-quality
+    points, ``modes_a`` / ``hq_a_pct``: ring modes captured by F(B) (the mode protocol of EVALUATION.md,
+    :func:`gen_core.metrics.modes.mode_report`), with the mode counts ``n_modes_a`` / ``n_modes_b``.
+    """
+    from gen_core.data.domains import toy_domains
+    from gen_core.metrics.modes import mode_report
+    from gen_core.models.cyclegan import cycle_consistency_loss
+
+    target_a, target_b = toy_domains()
+    a, b = toy_held_out(n, seed)
+    was = model.training
+    model.eval()
+    try:
+        g_a, f_b = model.translate(a, "a2b"), model.translate(b, "b2a")
+        back_a, back_b = model.translate(g_a, "b2a"), model.translate(f_b, "a2b")
+    finally:
+        model.train(was)
+    on_b = mode_report(g_a, target_b.mode_centres, target_b.std)
+    on_a = mode_report(f_b, target_a.mode_centres, target_a.std)
+    return {"cycle_l1_a": float(cycle_consistency_loss(a, back_a)), "cycle_l1_b": float(cycle_consistency_loss(b, back_b)),
+            "modes_b": float(on_b.modes), "n_modes_b": float(on_b.n_modes), "hq_b_pct": float(on_b.high_quality_pct),
+            "modes_a": float(on_a.modes), "n_modes_a": float(on_a.n_modes), "hq_a_pct": float(on_a.high_quality_pct),
+            "n_points": float(n)}

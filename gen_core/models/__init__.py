@@ -10,7 +10,7 @@ from gen_core.hub import HubModule, WeightsError, read_config, resolve
 from gen_core.models.avb import AVB, AVBConfig
 from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
 from gen_core.models.cvae import CVAE, CVAEConfig
-from gen_core.models.cyclegan import CycleGAN, CycleGANConfig
+from gen_core.models.cyclegan import CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANConfig
 from gen_core.models.discrete import DVAE, VQVAE, DVAEConfig, VQVAEConfig
 from gen_core.models.flow_prior import FlowPriorVAE, FlowPriorVAEConfig
 from gen_core.models.flows import Flow, FlowConfig
@@ -19,7 +19,8 @@ from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
 MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow,
                                              "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier,
-                                             "cyclegan": CycleGAN, "flow_prior_vae": FlowPriorVAE,
+                                             "cyclegan": CycleGAN, "cyclegan2d": CycleGAN2D,
+                                             "flow_prior_vae": FlowPriorVAE,
                                              "cvae": CVAE, "vqvae": VQVAE, "dvae": DVAE, "avb": AVB}
 
 
@@ -42,7 +43,8 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["AVB", "AVBConfig", "CVAE", "CVAEConfig", "CycleGAN", "CycleGANConfig", "VQVAE", "VQVAEConfig", "DVAE",
+__all__ = ["AVB", "AVBConfig", "CVAE", "CVAEConfig", "CycleGAN", "CycleGANConfig", "CycleGAN2D", "CycleGAN2DConfig",
+           "VQVAE", "VQVAEConfig", "DVAE",
            "DVAEConfig", "FlowPriorVAE", "FlowPriorVAEConfig", "Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN",
            "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder",
            "AutoencoderConfig", "MODEL_CLASSES", "register", "load_pretrained"]

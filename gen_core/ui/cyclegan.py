@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -25,12 +26,14 @@ from gen_core.data.domains import (EDGE_THRESHOLD, PAIRS, UnpairedSamplers, load
                                    test_source_labels, test_sources, toy_domains)
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.hub import WeightsError
-from gen_core.metrics.translation import cycle_error_map, l1_per_image, worst_by_cycle_error
+from gen_core.metrics.translation import (TOY_EVAL_N, cycle_error_map, evaluate_toy_cyclegan, l1_per_image,
+                                          toy_held_out, worst_by_cycle_error)
 from gen_core.models import load_pretrained
 from gen_core.models.cyclegan import (CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANOptim,
                                       cycle_consistency_loss, cyclegan_task)
 from gen_core.train.loop import TrainConfig, train
-from gen_core.ui.common import PRETRAINED_DIR, Slider, choice, integer, number, register_run, stop_run
+from gen_core import cards
+from gen_core.ui.common import PRETRAINED_DIR, RunDownload, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
 
 PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
@@ -41,8 +44,8 @@ N_GALLERY_RANDOM, N_GALLERY_WORST, N_GALLERY_POOL = 8, 4, 300
 SCALE = 8                       # 28 px shown as 224 px, pixelated
 TOY_STEPS = (100, 4000)
 TOY_LAMBDA = (0.0, 20.0)
+TOY_LR = 2e-3                   # Adam for the toy's small MLPs (the image models use Zhu et al.'s 2e-4)
 UPDATE_S = 0.5                  # stream a toy update about this often
-TOY_EVAL_N = 600
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 EXPLAINER = r"""
@@ -263,30 +266,32 @@ class CycleGANTab:
         return _ToyRun(lam, steps, seed).render(0, "Untrained (press **Train toy CycleGAN**).")
 
     def toy_train(self, lam: Any, steps: Any, seed: Any, session: dict[str, Any] | None) -> Iterator[list[Any]]:
-        """Train a toy CycleGAN (ring of 8 -> grid of 9 Gaussians) live, streaming [figure, curve, status]."""
+        """Train a toy CycleGAN (ring of 8 -> grid of 9 Gaussians) live, streaming [figure, curve, status, download
+        button]: the first frame hides the previous run's download, the last (done or stopped) offers the trained
+        model as a Hub-format folder in a zip (:meth:`_ToyRun.export`)."""
         run = _ToyRun(lam, steps, seed)
         model, render, hist = run.model, run.render, run.hist
         source = UnpairedSamplers(run.target_a, run.target_b, 256, run.seed, torch.device("cpu"))
         cfg = TrainConfig(steps=run.steps, batch_size=256, log_every=25, seed=run.seed, device="cpu")
         stop = register_run(session, "cyclegan_toy")
-        last = 0.0
-        yield render(0, "Training…")
-        for ev in train(model, source, cfg, cancel=stop, task_factory=cyclegan_task(CycleGANOptim(lr=2e-3))):
+        download = RunDownload()
+        last, t0 = 0.0, time.perf_counter()
+        yield [*render(0, "Training…"), download.frame()]
+        for ev in train(model, source, cfg, cancel=stop, task_factory=cyclegan_task(CycleGANOptim(lr=TOY_LR))):
             if ev.kind == "step":
                 hist["step"].append(ev.step)
                 hist["cycle"].append(ev.metrics["cycle_a"])
                 hist["d"].append(ev.metrics["d_loss_a"] + ev.metrics["d_loss_b"])
                 if time.perf_counter() - last >= UPDATE_S:
-                    yield render(ev.step, "Training…")
+                    yield [*render(ev.step, "Training…"), download.frame()]
                     last = time.perf_counter()
-            elif ev.kind == "cancelled":
-                yield render(ev.step, "**Stopped.**")
-                return
             elif ev.kind == "diverged":
-                yield render(ev.step, f"**Diverged:** {ev.message}")
+                yield [*render(ev.step, f"**Diverged:** {ev.message}"), download.frame()]
                 return
-            elif ev.kind == "done":
-                yield render(ev.step, "**Done.**")
+            elif ev.kind in ("done", "cancelled"):
+                frame = render(ev.step, "**Done.**" if ev.kind == "done" else "**Stopped.**")
+                yield [*frame, download.offer(run.export(ev.step, time.perf_counter() - t0))]
+                return
 
     def toy_stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's toy run."""
@@ -303,10 +308,25 @@ class _ToyRun:
         self.target_a, self.target_b = toy_domains()
         torch.manual_seed(self.seed)
         self.model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=self.lam))
-        gen = torch.Generator().manual_seed(10_000 + self.seed)
-        self.eval_a = self.target_a.sample(TOY_EVAL_N, generator=gen)
-        self.eval_b = self.target_b.sample(TOY_EVAL_N, generator=gen)
+        self.eval_a, self.eval_b = toy_held_out()        # the fixed held-out points of evaluate_toy_cyclegan
         self.hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
+
+    def export(self, steps: int, wall_time_s: float) -> Path:
+        """The run's G, F and discriminators as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`)
+        whose card states the settings and :func:`gen_core.metrics.translation.evaluate_toy_cyclegan` of the model:
+        the cycle errors the status shows and the modes each translation covers."""
+        metrics = evaluate_toy_cyclegan(self.model)
+        settings = {"cycle weight λ": self.lam, "batch": 256, "learning rate": TOY_LR, "seed": self.seed,
+                    "steps asked": self.steps}
+        note = (f"On {TOY_EVAL_N} fixed held-out points of each cloud (gen_core.metrics.translation.toy_held_out): "
+                "`cycle_l1_a` = mean |F(G(x)) - x| per coordinate on the ring (the number the tab's status shows), "
+                "`cycle_l1_b` the same through B; `modes_b` / `hq_b_pct`: grid modes that G(ring) captures and its "
+                "share of high-quality points, `modes_a` / `hq_a_pct` the ring's under F(grid) (EVALUATION.md's "
+                "mode protocol). `python -m gen_core eval FOLDER` recomputes them.")
+        return cards.export_live_run(self.model, f"cyclegan-toy-lambda{self.lam:g}-live",
+                                     f"gen_core toy CycleGAN, ring of 8 <-> 3 x 3 grid, λ = {self.lam:g}, {steps} "
+                                     "steps", "CycleGAN tab, toy", settings, steps, wall_time_s, metrics, note,
+                                     "cyclegan2d")
 
     def render(self, step: int, note: str) -> list[Any]:
         """[translation figure, loss curves, status] of the model as it is at ``step``."""
@@ -386,6 +406,8 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
             toy_stop = gr.Button("Stop", variant="stop", elem_id="cg-toy-stop")
         toy0 = tab.toy_preview(10.0, 1500, 0)
         toy_status = gr.Markdown(toy0[2], elem_id="cg-toy-status")
+        toy_download = gr.DownloadButton("Download the toy CycleGAN (Hub-format folder, .zip)", visible=False,
+                                         elem_id="cg-toy-download")
         toy_plot = gr.Plot(toy0[0], label="Toy translation", elem_id="cg-toy-plot")
         toy_curve = gr.Plot(toy0[1], label="Toy losses", elem_id="cg-toy-curve")
 
@@ -413,7 +435,8 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         draw_btn.click(tab.translate_drawing, [pair, direction, sketch], outputs, api_name="cyclegan_translate_drawing")
         gr.Button("(API) gallery", visible=False).click(tab.gallery, [pair, direction], shown_outputs,
                                                         api_name="cyclegan_gallery")
-        toy_btn.click(tab.toy_train, [lam, toy_steps, toy_seed, session], [toy_plot, toy_curve, toy_status],
+        toy_btn.click(tab.toy_train, [lam, toy_steps, toy_seed, session],
+                      [toy_plot, toy_curve, toy_status, toy_download],
                       api_name="cyclegan_toy_train", concurrency_limit=2, concurrency_id="cyclegan-toy")
         toy_stop.click(tab.toy_stop, session, None, api_name="cyclegan_toy_stop", queue=False)
     return tab
