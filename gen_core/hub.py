@@ -159,6 +159,8 @@ class HubModule(nn.Module, PyTorchModelHubMixin, library_name="gen_core", licens
     """
 
     config_class: type
+    step_noise: torch.Generator | None = None   # set by the training loop during each step of a private_noise run;
+                                                 # models whose steps draw noise (VAE, AVB) draw it from here
 
     def save_pretrained(self, save_directory: str | Path, *, card: str | None = None,  # type: ignore[override]
                         card_data: dict[str, Any] | None = None, **kwargs: Any) -> None:

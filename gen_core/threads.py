@@ -1,12 +1,34 @@
-"""torch's intra-op thread count, set for a block of work, and the interpreter's thread switch interval."""
+"""torch's intra-op thread count, set for a block of work, the interpreter's thread switch interval, and seeding
+torch's global RNG without another thread reseeding it halfway through."""
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
+
+_SEED_LOCK = threading.RLock()
+
+
+@contextmanager
+def seeded(seed: int, restore: bool = False) -> Iterator[None]:
+    """Seed torch's global RNG with ``seed`` and run the block while no other thread can reseed it through here.
+
+    torch has one global RNG per process. The dashboard builds models (initial weights are global-RNG draws) and
+    scores them with seeded posterior draws in many threads at once; every such block holds this lock, so one
+    visitor's seed cannot land in the middle of another's block and a seed gives the same weights and numbers
+    every time. ``restore=True`` also puts the RNG's state back afterwards (``torch.random.fork_rng``), for code
+    whose caller must not see its RNG move. Training noise does not come from here: see
+    ``TrainConfig.private_noise``.
+    """
+    with _SEED_LOCK, ExitStack() as stack:
+        if restore:
+            stack.enter_context(torch.random.fork_rng())
+        torch.manual_seed(seed)
+        yield
 
 
 @contextmanager

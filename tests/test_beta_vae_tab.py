@@ -17,7 +17,10 @@ from gen_core import cards
 from gen_core.metrics.beta_vae import held_out_images, mig_estimate
 from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import load_pretrained
-from gen_core.ui.beta_vae import LIVE_EVAL_N, LIVE_MIG_N, BetaSweep, BetaVAETab
+from gen_core.data.dsprites import DSpritesBatches
+from gen_core.threads import one_thread
+from gen_core.train import train
+from gen_core.ui.beta_vae import LIVE_EVAL_N, LIVE_MIG_N, BetaSweep, BetaVAETab, LiveBetaRun
 from tests.conftest import ARTIFACTS, stop_after_outputs
 
 SWEEP = BetaSweep.load()
@@ -107,6 +110,15 @@ def test_live_training_streams_and_reports_mig(client):
     assert abs(card["mig_estimate"] - shown_mig) < 6e-4                          # the status line's number
     assert abs(mig_estimate(vae, LIVE_MIG_N, seed=0) - card["mig_estimate"]) < 1e-5
     assert "β-VAE tab" in (folder / "README.md").read_text()
+    # the seed fixes the whole run: replayed outside the app from the same settings, the same loss curves
+    with one_thread():                                                # as the app trains (one torch thread)
+        run = LiveBetaRun(4, 60, 5e-4, 0, "β-VAE", 25)
+        for ev in train(run.model, DSpritesBatches(run.cfg.batch_size, run.cfg.seed), run.cfg):
+            if ev.kind == "step":
+                run.record(ev.step, ev.metrics)
+    shown = {t["name"]: t["y"] for t in _figure(curves)["data"]}
+    assert shown["reconstruction"] == pytest.approx(run.history["reconstruction"][1], rel=1e-6)
+    assert shown["loss (recon + β·KL)"] == pytest.approx(run.history["loss (recon + β·KL)"][1], rel=1e-6)
 
 
 def test_live_annealed_vae_streams_its_capacity_ramp(client):
@@ -189,13 +201,6 @@ def test_live_preview_leaves_a_running_or_half_typed_panel_alone():
     assert all(isinstance(x, skip) for x in tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session=session))
     run.close()                                                       # over (here: abandoned), so it may again
     assert not isinstance(tab.preview(4, 1500, 5e-4, 0, "β-VAE", 25, session=session)[0], skip)
-
-
-def test_live_runs_of_one_seed_are_the_same_run():
-    tab = BetaVAETab(SWEEP)
-    finals = [list(tab.train_live(4, 50, 5e-4, 3, "β-VAE", 25, session={}))[-1] for _ in range(2)]
-    curves = [{t.name: list(t.y) for t in f[0].data} for f in finals]
-    assert curves[0] == curves[1]                                     # weights and batches both follow the seed
 
 
 def test_api_stop_ends_the_live_run_with_its_final_state(client):

@@ -57,6 +57,52 @@ def test_same_seed_same_result(images):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+def _train_with_interference(images, private: bool) -> VAE:
+    """Train a tiny VAE while "another visitor" reseeds and draws from torch's global RNG between its steps (as
+    concurrent sessions of the app do), and return it."""
+    model = tiny_vae()
+    cfg = TrainConfig(steps=20, batch_size=32, log_every=1, private_noise=private)
+    for i, ev in enumerate(train(model, images, cfg)):
+        torch.manual_seed(1000 + i)
+        torch.randn(17)
+    return model
+
+
+def test_private_noise_keeps_a_run_reproducible_when_other_threads_use_the_global_rng(images):
+    def same(a: VAE, b: VAE) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+    undisturbed = tiny_vae()
+    list(train(undisturbed, images, TrainConfig(steps=20, batch_size=32, log_every=1, private_noise=True)))
+    assert same(_train_with_interference(images, private=True), undisturbed)
+    # without it, the reparameterisation noise is the global RNG's, and the interference changes the run
+    plain = tiny_vae()
+    list(train(plain, images, TrainConfig(steps=20, batch_size=32, log_every=1)))
+    assert not same(_train_with_interference(images, private=False), plain)
+    assert undisturbed.step_noise is None           # only set during a step: evals and frames draw their own
+
+
+def test_private_noise_cannot_resume(images, tmp_path):
+    with pytest.raises(ValueError, match="cannot resume"):
+        list(train(tiny_vae(), images, TrainConfig(steps=5, private_noise=True), resume_from=tmp_path))
+
+
+def test_seeded_blocks_give_the_same_draws_and_restore_on_request():
+    from gen_core.threads import seeded
+
+    with seeded(7):
+        a = torch.randn(5)
+    with seeded(7):
+        b = torch.randn(5)
+    assert torch.equal(a, b)
+    torch.manual_seed(3)
+    expected = torch.randn(4)
+    torch.manual_seed(3)
+    with seeded(7, restore=True):
+        torch.randn(100)
+    assert torch.equal(torch.randn(4), expected)      # the caller's stream goes on as if nothing had drawn
+
+
 def test_cancel_between_steps(images):
     stop = threading.Event()
     events = []

@@ -27,6 +27,7 @@ from gen_core.metrics.surgery import elbo_surgery
 from gen_core.models.cvae import CVAE
 from gen_core.models.discrete import DVAE, VQVAE, code_counts, codebook_perplexity, codebook_usage
 from gen_core.models.vae import VAE, preprocess_images
+from gen_core.threads import seeded
 
 SURGERY_N = 2000  # held-out images that form q_agg in the surgery split (its log-density costs N per point)
 
@@ -47,8 +48,7 @@ def evaluate_cvae(model: CVAE, images: Tensor, labels: Tensor, iwae_k: int = 100
     ``labels`` (N,) the true classes."""
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-    with torch.random.fork_rng():
-        torch.manual_seed(EVAL_SEED)
+    with seeded(EVAL_SEED, restore=True):
         model.eval()
         dev = _device(model)
         data = preprocess_images(images, "bernoulli", torch.Generator().manual_seed(EVAL_SEED))

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from gen_core import losses
 from gen_core.models.vae import VAE, Autoencoder, preprocess_images
+from gen_core.threads import seeded
 
 EVAL_SEED = 1234  # fixes the test-set binarisation / dequantisation and the posterior samples
 
@@ -50,8 +51,7 @@ def evaluate_vae(model: VAE, images: Tensor, iwae_k: int = 1000, iwae_n: int | N
     if not images.is_floating_point():
         raise TypeError(f"evaluate_vae needs float images in [0, 1], got {images.dtype}; convert them first "
                         "(FashionMNIST.float_images() does)")
-    with torch.no_grad(), torch.random.fork_rng():  # seeded posterior samples; the caller's RNG is untouched
-        torch.manual_seed(EVAL_SEED)
+    with torch.no_grad(), seeded(EVAL_SEED, restore=True):  # seeded posterior samples; the caller's RNG untouched
         return _evaluate_vae(model, images, iwae_k, iwae_n, batch_size)
 
 

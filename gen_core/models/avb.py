@@ -57,6 +57,7 @@ from gen_core.hub import HubModule
 from gen_core.models.vae import preprocess_images
 from gen_core.nn import mlp
 from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
+from gen_core.threads import seeded
 
 __all__ = ["AVBConfig", "AVB", "AVBOptim", "AVBTask", "avb_task", "avb_discriminator_loss", "avb_kl_estimate",
            "avb_elbo", "optimal_log_ratio", "avb_metrics", "AVBSnapshot", "avb_snapshot", "CRITICS", "EVAL_SEED"]
@@ -228,13 +229,16 @@ class AVB(HubModule):
     # -- sampling --------------------------------------------------------------------------------------------
     def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None,
                        n: int | None = None) -> Tensor:
-        """``z = mu + sigma * eps``, eps ~ N(0, I) (notes 000 2.5.3): (B, k), or (n, B, k) with ``n`` draws each."""
+        """``z = mu + sigma * eps``, eps ~ N(0, I) (notes 000 2.5.3): (B, k), or (n, B, k) with ``n`` draws each;
+        eps from ``generator``, else the loop's ``step_noise`` (a ``private_noise`` run's step), else the global RNG."""
+        generator = generator if generator is not None else self.step_noise
         shape = mu.shape if n is None else (n, *mu.shape)
         eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def sample_prior(self, *shape: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ p(z) = N(0, I) of shape (*shape, latent_dim), on the model's device."""
+        """z ~ p(z) = N(0, I) of shape (*shape, latent_dim), on the model's device (noise as :meth:`reparameterize`)."""
+        generator = generator if generator is not None else self.step_noise
         return torch.randn(*shape, self.latent_dim, generator=generator, device=self._device())
 
     @torch.no_grad()
@@ -401,8 +405,7 @@ def avb_metrics(model: AVB, images: Tensor, iwae_k: int = 0, iwae_n: int = 1000,
     """
     was = model.training
     model.eval()
-    with torch.random.fork_rng():
-        torch.manual_seed(EVAL_SEED)
+    with seeded(EVAL_SEED, restore=True):
         try:
             return _avb_metrics(model, images, iwae_k, iwae_n, n_draws, batch_size)
         finally:

@@ -255,7 +255,9 @@ class VAE(HubModule):
         return self.decode(z)
 
     def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """``z = mu + sigma * eps``, eps ~ N(0, I) (seed 000 2.5.3)."""
+        """``z = mu + sigma * eps``, eps ~ N(0, I) (seed 000 2.5.3); eps from ``generator``, else the training
+        loop's ``step_noise`` during a step of a ``private_noise`` run, else torch's global RNG."""
+        generator = generator if generator is not None else self.step_noise
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 

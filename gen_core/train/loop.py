@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from gen_core.hub import WEIGHTS_NAME, HubModule, load_state_into
+from gen_core.threads import seeded
 
 EventKind = Literal["start", "step", "eval", "samples", "checkpoint", "diverged", "cancelled", "done"]
 STATE_TENSORS = "training_state.safetensors"
@@ -59,6 +60,11 @@ class TrainConfig:
     out_dir: str | None = None         # Hub-format checkpoint folder
     compile: bool = False              # run the model's forward (loss) under torch.compile: ~1.5x faster steps for
                                        # small flows on CPU, after a one-time compile of tens of seconds
+    private_noise: bool = False        # draw the model's training noise (``model.step_noise``: a VAE's or AVB's
+                                       # reparameterisation and prior draws) from a generator of this run's own,
+                                       # seeded seed + 2 + rank, not torch's global RNG, which other threads share:
+                                       # the dashboard's live runs, so that concurrent visitors' runs stay
+                                       # reproducible. Not checkpointed: such a run cannot resume.
 
 
 @dataclass
@@ -91,10 +97,12 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and every CUDA device)."""
+    """Seed Python, NumPy and torch (CPU and every CUDA device); torch's under :func:`gen_core.threads.seeded`'s
+    lock, so it never lands inside another thread's seeded block."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    with seeded(seed):
+        pass
 
 
 @dataclass(frozen=True)
@@ -416,6 +424,11 @@ def train(model: HubModule, data: Tensor | BatchSource, config: TrainConfig, *,
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     dist_info = init_distributed(device)
     seed_everything(config.seed + dist_info.rank)
+    if resume_from is not None and config.private_noise:
+        raise ValueError("a run with private_noise=True cannot resume: its noise generator is not checkpointed; "
+                         "train it again from the start, or use private_noise=False")
+    noise = (torch.Generator(device=device).manual_seed(config.seed + 2 + dist_info.rank)
+             if config.private_noise else None)
     if resume_from is not None:
         load_state_into(model, Path(resume_from) / WEIGHTS_NAME)
     model.to(device).train()
@@ -461,12 +474,15 @@ def train(model: HubModule, data: Tensor | BatchSource, config: TrainConfig, *,
                 yield Event("cancelled", step - 1, message="training cancelled")
                 return
             try:
+                model.step_noise = noise     # only while the step runs: frames and evals between steps use their own
                 metrics = task.step(source.next_batch(), step)
             except Diverged as err:
                 yield Event("diverged", step - 1, message=(
                     f"Training diverged at step {step} ({err}); the update was not applied, so the model keeps "
                     f"its last good weights. Try a lower learning rate or stronger gradient clipping."))
                 return
+            finally:
+                model.step_noise = None
             for k, v in metrics.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1

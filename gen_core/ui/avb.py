@@ -30,6 +30,7 @@ from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, RunDownload
                                 register_run, run_is_going, stop_run)
 from gen_core.viz import tile_images
 from gen_core.viz.avb import kl_per_image_figure, kl_tracking_figure
+from gen_core.threads import seeded
 
 PRETRAINED_NAME = "avb-fmnist"
 SESSION_KEY = "avb_live"
@@ -163,7 +164,8 @@ class AVBPanel:
         previous run's."""
         run = LiveAVB(latent_dim, critic, critic_steps, steps, seed)
         held_out = load_fashion_mnist("test").float_images(slice(0, LIVE_EVAL_N))
-        cfg = TrainConfig(steps=run.steps, batch_size=LIVE_BATCH, seed=run.seed, log_every=10, device="cpu")
+        cfg = TrainConfig(steps=run.steps, batch_size=LIVE_BATCH, seed=run.seed, log_every=10, device="cpu",
+                          private_noise=True)
         stop = register_run(session, SESSION_KEY)
         t0 = time.perf_counter()
         download = RunDownload()
@@ -233,9 +235,9 @@ class LiveAVB:
             self.shown = _test_images(0)
         except DataFileError as err:
             raise gr.Error(f"Fashion-MNIST is not installed here, so there is nothing to train on ({err}).") from err
-        torch.manual_seed(self.seed)  # the initial weights depend on the seed only
-        self.model = AVB(AVBConfig(latent_dim=self.k, hidden=128, critic=self.kind, critic_hidden=128,
-                                   critic_features=32))
+        with seeded(self.seed):       # the initial weights depend on the seed only
+            self.model = AVB(AVBConfig(latent_dim=self.k, hidden=128, critic=self.kind, critic_hidden=128,
+                                       critic_features=32))
         self.history: tuple[list[float], list[float], list[float]] = ([], [], [])
 
     def record(self, step: int, metrics: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, cho
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import (latent_response_figure, mutual_info_heatmap, rate_distortion_figure,
                                    seed_spread_figure, traversal_figure)
+from gen_core.threads import seeded
 
 SWEEP_GLOBS = ("beta-vae-dsprites-b*", "beta-tcvae-dsprites-b*",   # the beta-VAE sweep, the beta-TCVAEs and the
                "annealed-vae-dsprites-c*")                          # AnnealedVAEs (by final capacity C)
@@ -405,10 +406,10 @@ class LiveBetaRun:
         c_max = number(capacity, "Capacity C", *CAPACITY_RANGE)
         self.cfg = TrainConfig(steps=integer(steps, "Steps", *LIVE_STEPS), batch_size=64,
                                lr=number(lr, "Learning rate", *LIVE_LR), seed=integer(seed, "Seed", 0, SEED_MAX),
-                               log_every=10, device="auto")
-        torch.manual_seed(self.cfg.seed)          # the initial weights depend on the seed only
-        self.model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b, objective=kind,
-                                   capacity_max=c_max, capacity_steps=self.cfg.steps))
+                               log_every=10, device="auto", private_noise=True)
+        with seeded(self.cfg.seed):               # the initial weights depend on the seed only
+            self.model = VAE(VAEConfig(latent_dim=10, architecture="conv64", beta=b, objective=kind,
+                                       capacity_max=c_max, capacity_steps=self.cfg.steps))
         self.annealed = annealed
         self.shown, _ = DSprites().sample(6, 4321)
         self.history: dict[str, tuple[list[float], list[float]]] = {"reconstruction": ([], []), "KL": ([], []),

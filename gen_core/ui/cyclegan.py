@@ -35,6 +35,7 @@ from gen_core.train.loop import TrainConfig, train
 from gen_core import cards
 from gen_core.ui.common import PRETRAINED_DIR, RunDownload, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
+from gen_core.threads import seeded
 
 PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
 DIRECTION_LABELS = {"sketch": {"a2b": "sketch → garment", "b2a": "garment → sketch"},
@@ -306,8 +307,8 @@ class _ToyRun:
         self.steps = integer(steps, "Steps", *TOY_STEPS)
         self.seed = integer(seed, "Seed", 0, 2**31 - 1)
         self.target_a, self.target_b = toy_domains()
-        torch.manual_seed(self.seed)
-        self.model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=self.lam))
+        with seeded(self.seed):
+            self.model = CycleGAN2D(CycleGAN2DConfig(lambda_cycle=self.lam))
         self.eval_a, self.eval_b = toy_held_out()        # the fixed held-out points of evaluate_toy_cyclegan
         self.hist: dict[str, list[float]] = {"step": [], "cycle": [], "d": []}
 

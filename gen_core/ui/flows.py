@@ -51,6 +51,7 @@ from gen_core.train.loop import SamplerBatches, pick_device
 from gen_core.ui.common import (PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
                               offer_download, register_run, stop_run)
 from gen_core.viz.flows import film_strip as film_strip_figure, flow_1d_figure, flow_dashboard
+from gen_core.threads import seeded
 
 TARGETS_2D = list(TARGETS)
 TARGETS_1D_NAMES = list(TARGETS_1D)
@@ -294,8 +295,8 @@ class FlowsTab:
                           log_every=5, device="auto")
         n_layers = integer(layers, "Layers", *LAYERS_RANGE)
         tgt = build_target(name, s)
-        torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
-        model = Flow(FlowConfig(flow=kind, n_layers=n_layers, hidden=LIVE_HIDDEN, target=name, std=s))
+        with seeded(cfg.seed):       # the initial weights depend on the seed only
+            model = Flow(FlowConfig(flow=kind, n_layers=n_layers, hidden=LIVE_HIDDEN, target=name, std=s))
         test_x = held_out(tgt, LIVE_TEST_N, EVAL_SEED)
         entropy = self.m.entropy(name, s)
         tgrid = _target_grid(name, s)
@@ -375,8 +376,8 @@ class FlowsTab:
                           lr=number(lr, "Learning rate", *LR_RANGE), seed=integer(seed, "Seed", 0, SEED_MAX),
                           log_every=5, device="auto")
         tgt = build_target(name)
-        torch.manual_seed(cfg.seed)
-        model = Flow(FlowConfig(flow="monotone1d", dim=1, n_layers=LAYERS_1D, hidden=UNITS_1D, target=name))
+        with seeded(cfg.seed):
+            model = Flow(FlowConfig(flow="monotone1d", dim=1, n_layers=LAYERS_1D, hidden=UNITS_1D, target=name))
         test_x = held_out(tgt, LIVE_TEST_N, EVAL_SEED)
         entropy = self.m.entropy(name, None)
         t0 = time.perf_counter()

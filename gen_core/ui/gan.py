@@ -44,7 +44,7 @@ from gen_core.metrics.modes import N_SAMPLES, mode_report
 from gen_core.models import load_pretrained
 from gen_core.models.gan import GAN2D, GAN2DConfig, data_scale_for, gaussian_pair_theory, generator_loss_curves
 from gen_core.train.adversarial import SCHEMES, AdversarialConfig, adversarial_task
-from gen_core.threads import one_thread
+from gen_core.threads import one_thread, seeded
 from gen_core.train.loop import Event, SamplerBatches, TrainConfig, train
 from gen_core.ui.common import (PRETRAINED_DIR, Number, Slider, choice, hide_download, integer, number, offer_download,
                               register_run, stop_run)
@@ -69,7 +69,6 @@ SHOWN = 300                # samples drawn in the scatter (the metrics use all 2
 ARROWS = 80                # fakes that carry a gradient arrow
 TIMELINE = 8               # snapshots kept in the timeline
 TIMELINE_POINTS = 200      # generated samples drawn per snapshot
-_INIT_LOCK = threading.Lock()  # model construction seeds the global RNG: one at a time, so seeds are reproducible
 
 
 HEAT_LABELS = {
@@ -149,8 +148,7 @@ class LiveRun:
     def __post_init__(self) -> None:
         s = self.settings
         self.target = make_target(s.target)
-        with _INIT_LOCK:
-            torch.manual_seed(s.seed)
+        with seeded(s.seed):
             self.model = GAN2D(GAN2DConfig(hidden=s.hidden, depth=s.depth, loss=s.loss,  # type: ignore[arg-type]
                                            normalization=s.normalization, target=s.target,  # type: ignore[arg-type]
                                            data_scale=data_scale_for(self.target.bounds)))

@@ -28,6 +28,7 @@ from gen_core.ui import conditional
 from gen_core.ui.common import (PRETRAINED_DIR, Number, RunDownload, Slider, integer, number, register_run,
                                 run_is_going, stop_run)
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
+from gen_core.threads import seeded
 
 SLIDER_MODEL = "vae-fmnist-16"
 MAP_MODEL = "vae-fmnist-2d"
@@ -194,11 +195,11 @@ class LatentExplorer:
         """The untrained model and settings of the live run these controls describe (values checked)."""
         cfg = TrainConfig(steps=integer(steps, "Steps", 20, LIVE_MAX_STEPS), batch_size=64,
                           lr=number(lr, "Learning rate", 1e-5, 1e-2), seed=integer(seed, "Seed", 0, 2**31 - 1),
-                          log_every=20, sample_every=100, device="auto")
+                          log_every=20, sample_every=100, device="auto", private_noise=True)
         config = VAEConfig(latent_dim=integer(latent_dim, "Latent dims", 1, 32), channels=16, hidden=128,
                            beta=number(beta, "beta", 0.0, 16.0))
-        torch.manual_seed(cfg.seed)          # the initial weights depend on the seed only
-        return VAE(config), cfg
+        with seeded(cfg.seed):               # the initial weights depend on the seed only
+            return VAE(config), cfg
 
     def _recon_grid(self, reconstructions: torch.Tensor) -> np.ndarray:
         """Test images (top row) over ``reconstructions`` of them (bottom row)."""

@@ -28,6 +28,7 @@ from gen_core.train.loop import SamplerBatches
 from gen_core.ui.common import Number, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.theory import (bigan_figure, divergence_figure, gumbel_figure, likelihood_samples_figure,
                                  minimax_figure)
+from gen_core.threads import seeded
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 GAME_CHOICES = [(label, key) for key, label in mm.GAMES.items()]
@@ -186,8 +187,8 @@ def _bigan_run(steps: Any, seed: Any) -> tuple[int, int, Ring, BiGAN, Callable[.
     steps = integer(steps, "Steps", *BIGAN_STEPS)
     seed = integer(seed, "Seed", 0, 2**31 - 1)
     target = Ring(n_modes=8, radius=2.0, std=0.1)
-    torch.manual_seed(seed)  # the initial weights depend on the seed only
-    model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
+    with seeded(seed):       # the initial weights depend on the seed only
+        model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
     x = target.sample(BIGAN_TEST_N, torch.Generator().manual_seed(12345))
 
     def render(step: int, final: str = "") -> list[Any]:
