@@ -122,9 +122,21 @@ def test_stop_ends_the_sessions_run_with_its_final_state(client):
 
 def test_train_live_1d(client):
     job = client.submit("uniform", 40, 1e-2, 0, api_name="/flows_train_live_1d")
-    panel, status = job.result(timeout=120)
+    panel, status, download = job.result(timeout=120)
     assert status.startswith("**Done.** step 40/40") and "∫ p_Z(f(x))·|f'(x)| dx = **1.0" in status
     assert any("right" in t.get("name", "") for t in _figure(panel)["data"])
+    # the finished 1-D flow is offered too; unzipped, it scores the test NLL the status showed
+    assert job.outputs()[0][2] == {"__type__": "update", "value": None, "visible": False}
+    archive = Path(download["value"])
+    assert download["visible"] and archive.name == "flow-uniform-monotone1d-live.zip"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(archive.parent)
+    folder = archive.parent / "flow-uniform-monotone1d-live"
+    flow = load_pretrained(folder)
+    test_x = held_out(build_target("uniform"), LIVE_TEST_N, EVAL_SEED)
+    card = cards.card_metrics(folder)
+    assert abs(-flow.log_prob(test_x).mean().item() - card["test_nll"]) < 1e-5
+    assert f"test NLL **{card['test_nll']:.3f}**" in status
 
 
 # Through the server, Gradio's own checks answer first for values outside a component's choices or range; the
@@ -265,7 +277,7 @@ def test_stop_1d_ends_the_sessions_1d_run(client):
     while len(job.outputs()) < 1 and time.time() < deadline:
         time.sleep(0.1)
     client.predict(api_name="/flows_stop_1d")
-    panel, status = job.result(timeout=60)
+    panel, status, _ = job.result(timeout=60)
     step = int(re.search(r"^\*\*Stopped\.\*\* step (\d+)/3000", status).group(1))
     assert 0 <= step < 3000 and "live monotone flow, step" in _figure(panel)["layout"]["title"]["text"]
 

@@ -370,7 +370,9 @@ class FlowsTab:
 
     def train_live_1d(self, target: Any, steps: Any, lr: Any, seed: Any,
                       session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-        """Train a monotone 1-D flow on a 1-D target, streaming the 1-D panel (Stop: :meth:`stop_1d`)."""
+        """Train a monotone 1-D flow on a 1-D target, streaming the 1-D panel, a status and the download button
+        (hidden on the first frame; the last offers the flow as a Hub-format zip, ``export_live``; Stop:
+        :meth:`stop_1d`)."""
         name = choice(target, "1-D target", TARGETS_1D_NAMES)
         cfg = TrainConfig(steps=integer(steps, "Steps", *STEPS_1D), batch_size=LIVE_BATCH,
                           lr=number(lr, "Learning rate", *LR_RANGE), seed=integer(seed, "Seed", 0, SEED_MAX),
@@ -382,10 +384,13 @@ class FlowsTab:
         entropy = self.m.entropy(name, None)
         t0 = time.perf_counter()
 
+        last: dict[str, float] = {}      # the last test NLL and its standard error (for the download's card)
+
         def render(step: int, final: bool) -> list[Any]:
             panel = flow_1d_panel(model, tgt)
             with evaluating(model):
                 nll, se = nll_stats(model, test_x)
+            last.update(nll=nll, se=se)
             head = ("**Stopped.**" if stop.is_set() else "**Done.**") if final else "Training…"
             status = (f"{head} step {step}/{cfg.steps} · {_fmt_gap(nll, entropy, se)} · "
                       f"{_mass_sentence(panel.right_mass, panel.wrong_mass)} · {time.perf_counter() - t0:.0f} s")
@@ -394,15 +399,21 @@ class FlowsTab:
         stop = register_run(session, "stop_1d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
         pace = Pace(UPDATE_S)
-        yield pace.timed(render, 0, False)
+        yield [*pace.timed(render, 0, False), hide_download()]
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
-                yield pace.timed(render, ev.step, False)
+                yield [*pace.timed(render, ev.step, False), gr.skip()]
             elif ev.kind == "diverged":
-                yield [gr.skip(), ev.message]
+                yield [gr.skip(), ev.message, gr.skip()]
                 return
             elif ev.kind in ("done", "cancelled"):
-                yield render(ev.step, True)
+                frame = render(ev.step, True)
+                settings = {"target": name, "flow": "monotone 1-D", "layers": LAYERS_1D, "hidden units": UNITS_1D,
+                            "batch": cfg.batch_size, "learning rate": cfg.lr, "seed": cfg.seed,
+                            "steps asked": cfg.steps}
+                archive = export_live(model, f"flow-{name}-monotone1d-live", f"{name}: live monotone 1-D flow",
+                                      settings, ev.step, time.perf_counter() - t0, last["nll"], entropy, last["se"])
+                yield [*frame, offer_download(archive)]
 
 
 def _mass_sentence(right: float, wrong: float) -> str:
@@ -516,10 +527,13 @@ def build_tab(models: FlowModels) -> FlowsTab:
             train_1d = gr.Button("Train 1-D flow", variant="primary", elem_id="flows-train-1d")
             stop_1d = gr.Button("Stop", variant="stop", elem_id="flows-stop-1d")
         status_1d = gr.Markdown("", elem_id="flows-status-1d")
+        download_1d = gr.DownloadButton("Download the trained 1-D flow (Hub-format folder, .zip)", visible=False,
+                                        elem_id="flows-download-1d")
         panel = gr.Plot(None, label="1-D flow", elem_id="flows-panel-1d")
         target_1d.change(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name=False)
         load_1d.click(tab.load_pretrained_1d, target_1d, [panel, status_1d], api_name="flows_load_pretrained_1d")
-        train_1d.click(tab.train_live_1d, [target_1d, steps_1d, lr_1d, seed_1d, session], [panel, status_1d],
+        train_1d.click(tab.train_live_1d, [target_1d, steps_1d, lr_1d, seed_1d, session],
+                       [panel, status_1d, download_1d],
                        api_name="flows_train_live_1d", concurrency_limit=2, concurrency_id="flows-training")
         stop_1d.click(tab.stop_1d, session, None, api_name="flows_stop_1d", queue=False)
     tab.page_load = (lambda: [*first_2d.get(), *first_1d.get()], [density, film, status, panel, status_1d])
