@@ -101,7 +101,7 @@ def seed_everything(seed: int) -> None:
     lock, so it never lands inside another thread's seeded block."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    with seeded(seed):
+    with seeded(seed):                   # the lock's only job here: not inside another thread's seeded block
         pass
 
 
@@ -473,16 +473,20 @@ def train(model: HubModule, data: Tensor | BatchSource, config: TrainConfig, *,
             if cancel is not None and cancel.is_set():
                 yield Event("cancelled", step - 1, message="training cancelled")
                 return
+            model.step_noise = noise         # only while the step runs: frames and evals between steps use their own
             try:
-                model.step_noise = noise     # only while the step runs: frames and evals between steps use their own
                 metrics = task.step(source.next_batch(), step)
             except Diverged as err:
-                yield Event("diverged", step - 1, message=(
-                    f"Training diverged at step {step} ({err}); the update was not applied, so the model keeps "
-                    f"its last good weights. Try a lower learning rate or stronger gradient clipping."))
-                return
+                diverged: Diverged | None = err
+            else:
+                diverged = None
             finally:
                 model.step_noise = None
+            if diverged is not None:
+                yield Event("diverged", step - 1, message=(
+                    f"Training diverged at step {step} ({diverged}); the update was not applied, so the model "
+                    f"keeps its last good weights. Try a lower learning rate or stronger gradient clipping."))
+                return
             for k, v in metrics.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
