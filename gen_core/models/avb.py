@@ -56,8 +56,8 @@ from gen_core import losses
 from gen_core.hub import HubModule
 from gen_core.models.vae import preprocess_images
 from gen_core.nn import mlp
-from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 from gen_core.threads import seeded
+from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 
 __all__ = ["AVBConfig", "AVB", "AVBOptim", "AVBTask", "avb_task", "avb_discriminator_loss", "avb_kl_estimate",
            "avb_elbo", "optimal_log_ratio", "avb_metrics", "AVBSnapshot", "avb_snapshot", "CRITICS", "EVAL_SEED"]

@@ -24,13 +24,13 @@ from gen_core import cards
 from gen_core.data.fashion_mnist import DataFileError, load_fashion_mnist
 from gen_core.hub import WeightsError, read_card_metadata
 from gen_core.models.avb import CRITICS, AVB, AVBConfig, AVBOptim, avb_metrics, avb_snapshot, avb_task
+from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
 from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, RunDownload, Slider, choice, integer,
                                 register_run, run_is_going, stop_run)
 from gen_core.viz import tile_images
 from gen_core.viz.avb import kl_per_image_figure, kl_tracking_figure
-from gen_core.threads import seeded
 
 PRETRAINED_NAME = "avb-fmnist"
 SESSION_KEY = "avb_live"

@@ -28,6 +28,7 @@ from gen_core.metrics.beta_vae import (ACTIVE_VARIANCE, held_out_images, latent_
                                       mig_estimate)
 from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import VAE, VAEConfig, load_pretrained
+from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import pick_device
 from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, choice, integer, number, register_run,
@@ -35,7 +36,6 @@ from gen_core.ui.common import (LATEX, PRETRAINED_DIR, Number, Pace, Slider, cho
 from gen_core.viz import bar_chart, loss_curves, tile_images
 from gen_core.viz.beta_vae import (latent_response_figure, mutual_info_heatmap, rate_distortion_figure,
                                    seed_spread_figure, traversal_figure)
-from gen_core.threads import seeded
 
 SWEEP_GLOBS = ("beta-vae-dsprites-b*", "beta-tcvae-dsprites-b*",   # the beta-VAE sweep, the beta-TCVAEs and the
                "annealed-vae-dsprites-c*")                          # AnnealedVAEs (by final capacity C)

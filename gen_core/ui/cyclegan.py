@@ -22,6 +22,7 @@ import numpy as np
 import PIL.Image
 import torch
 
+from gen_core import cards
 from gen_core.data.domains import (EDGE_THRESHOLD, PAIRS, UnpairedSamplers, load_domain_pair, prepare_image,
                                    test_source_labels, test_sources, toy_domains)
 from gen_core.data.fashion_mnist import CLASS_NAMES
@@ -31,11 +32,10 @@ from gen_core.metrics.translation import (TOY_EVAL_N, cycle_error_map, evaluate_
 from gen_core.models import load_pretrained
 from gen_core.models.cyclegan import (CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANOptim,
                                       cycle_consistency_loss, cyclegan_task)
+from gen_core.threads import seeded
 from gen_core.train.loop import TrainConfig, train
-from gen_core import cards
 from gen_core.ui.common import PRETRAINED_DIR, RunDownload, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
-from gen_core.threads import seeded
 
 PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
 DIRECTION_LABELS = {"sketch": {"a2b": "sketch → garment", "b2a": "garment → sketch"},

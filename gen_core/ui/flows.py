@@ -28,8 +28,8 @@ from typing import Any
 import gradio as gr
 import torch
 
-from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core import cards
+from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.hub import WeightsError, config_from_dict, read_card_metadata, read_config
 from gen_core.metrics.density import (
     EVAL_SEED,
@@ -46,12 +46,12 @@ from gen_core.metrics.density import (
     snapshot,
 )
 from gen_core.models import Flow, FlowConfig, load_pretrained
+from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import SamplerBatches, pick_device
 from gen_core.ui.common import (PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
                               offer_download, register_run, stop_run)
 from gen_core.viz.flows import film_strip as film_strip_figure, flow_1d_figure, flow_dashboard
-from gen_core.threads import seeded
 
 TARGETS_2D = list(TARGETS)
 TARGETS_1D_NAMES = list(TARGETS_1D)

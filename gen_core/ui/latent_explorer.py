@@ -22,13 +22,13 @@ from gen_core import cards
 from gen_core.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from gen_core.metrics.likelihood import evaluate_vae, kl_per_dim
 from gen_core.models import VAE, VAEConfig, load_pretrained
+from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import TensorBatches
 from gen_core.ui import conditional
 from gen_core.ui.common import (PRETRAINED_DIR, Number, RunDownload, Slider, integer, number, register_run,
                                 run_is_going, stop_run)
 from gen_core.viz import image_strip, latent_map, loss_curves, tile_images, to_uint8
-from gen_core.threads import seeded
 
 SLIDER_MODEL = "vae-fmnist-16"
 MAP_MODEL = "vae-fmnist-2d"

@@ -22,13 +22,13 @@ from gen_core.models.bigan import BiGAN, BiGANConfig, bigan_metrics, bigan_snaps
 from gen_core.theory import divergences as dv
 from gen_core.theory import gumbel as gb
 from gen_core.theory import minimax as mm
+from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import SamplerBatches
 from gen_core.ui.common import Number, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.theory import (bigan_figure, divergence_figure, gumbel_figure, likelihood_samples_figure,
                                  minimax_figure)
-from gen_core.threads import seeded
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 GAME_CHOICES = [(label, key) for key, label in mm.GAMES.items()]
