@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 import urllib.request
 from pathlib import Path
 
@@ -42,6 +43,26 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def is_hidden_download(update) -> bool:
+    """Whether a download button's update (a component from a direct call, or the dict gradio_client returns)
+    hides it: what a live run's first frame sends, so the previous run's file is not offered beside the new run."""
+    args = getattr(update, "constructor_args", update)
+    return args.get("value") is None and args.get("visible") is False
+
+
+def unpack_download(update, name: str) -> Path:
+    """The folder inside a live run's download: checks the button's update shows a file ``name.zip``, unzips it
+    beside itself and returns ``<that folder>/name``, with the checks ``name/`` holding the three Hub files."""
+    args = getattr(update, "constructor_args", update)
+    archive = Path(args["value"])
+    assert args["visible"] and archive.name == f"{name}.zip", args
+    with zipfile.ZipFile(archive) as z:
+        files = sorted(n for n in z.namelist() if not n.endswith("/"))
+        assert files == [f"{name}/{f}" for f in ("README.md", "config.json", "model.safetensors")], files
+        z.extractall(archive.parent)
+    return archive.parent / name
 
 
 def stop_after_outputs(client, job, stop_api: str, n: int = 1, timeout: float = 180) -> list:

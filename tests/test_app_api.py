@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import load_pretrained
 from gen_core.ui.latent_explorer import LIVE_EVAL_N
-from tests.conftest import stop_after_outputs
+from tests.conftest import is_hidden_download, stop_after_outputs, unpack_download
 
 N_SLIDERS = 16
 
@@ -74,13 +72,8 @@ def test_live_training_streams_and_finishes(client):
     assert len(job.outputs()) >= 3  # several streamed updates, not one final answer
     assert load(recons).shape[0] > 0
     # the first frame hides a previous run's download; the last offers this run's VAE, which loads and re-scores
-    assert job.outputs()[0][3] == {"__type__": "update", "value": None, "visible": False}
-    assert download["visible"] is True
-    archive = Path(download["value"])
-    assert archive.name == "vae-fmnist-4d-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(archive.parent)
-    folder = archive.parent / "vae-fmnist-4d-live"
+    assert is_hidden_download(job.outputs()[0][3])
+    folder = unpack_download(download, "vae-fmnist-4d-live")
     vae = load_pretrained(folder)
     assert vae.latent_dim == 4 and vae.config.beta == 1.0
     card = cards.card_metrics(folder)

@@ -8,8 +8,6 @@ import json
 import math
 import re
 import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +24,7 @@ from gen_core.train import TrainConfig, train
 from gen_core.train.loop import DistInfo
 from gen_core.ui.avb import PRETRAINED_NAME, PretrainedAVB
 from gen_core.ui.common import PRETRAINED_DIR
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, unpack_download
 
 SHIPPED = PretrainedAVB.load()
 needs_shipped = pytest.mark.skipif(SHIPPED is None, reason=f"needs pretrained/{PRETRAINED_NAME}")
@@ -327,11 +325,7 @@ def test_live_training_finishes_with_held_out_numbers(client):
     analytic, estimate, gap = (float(v) for v in re.findall(r"\*\*([-+\d.]+)\*\*", status.split("Held-out")[1])[:3])
     assert gap == pytest.approx(estimate - analytic, abs=0.011)
     # the finished run is offered as a Hub-format folder; unzipped, it loads and scores the numbers shown
-    archive = Path(download["value"])
-    assert download["visible"] and archive.name == "avb-fmnist-2d-quadratic-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(archive.parent)
-    folder = archive.parent / "avb-fmnist-2d-quadratic-live"
+    folder = unpack_download(download, "avb-fmnist-2d-quadratic-live")
     again = avb_metrics(load_pretrained(folder), load_fashion_mnist("test").float_images(slice(0, 1000)))
     card = cards.card_metrics(folder)
     assert abs(again["kl_analytic"] - card["kl_analytic"]) < 1e-4 and abs(card["kl_analytic"] - analytic) < 0.006

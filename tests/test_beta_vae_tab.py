@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import zipfile
-from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -21,7 +19,7 @@ from gen_core.data.dsprites import DSpritesBatches
 from gen_core.threads import one_thread
 from gen_core.train import train
 from gen_core.ui.beta_vae import LIVE_EVAL_N, LIVE_MIG_N, BetaSweep, BetaVAETab, LiveBetaRun
-from tests.conftest import ARTIFACTS, stop_after_outputs
+from tests.conftest import ARTIFACTS, is_hidden_download, stop_after_outputs, unpack_download
 
 SWEEP = BetaSweep.load()
 pytestmark = pytest.mark.skipif(len(SWEEP.models) < 2, reason="needs at least two shipped beta-VAEs in pretrained/")
@@ -95,12 +93,8 @@ def test_live_training_streams_and_reports_mig(client):
     assert {t["name"] for t in _figure(curves)["data"]} == {"reconstruction", "KL", "loss (recon + β·KL)"}
     assert _figure(mig)["data"][0]["y"]
     # the first frame hides a previous run's download; the last offers this model, which loads and re-scores
-    assert job.outputs()[0][6] == {"__type__": "update", "value": None, "visible": False}
-    archive = Path(download["value"])
-    assert download["visible"] and archive.name == "beta-vae-dsprites-b4-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(archive.parent)
-    folder = archive.parent / "beta-vae-dsprites-b4-live"
+    assert is_hidden_download(job.outputs()[0][6])
+    folder = unpack_download(download, "beta-vae-dsprites-b4-live")
     vae = load_pretrained(folder)
     assert vae.config.architecture == "conv64" and vae.config.beta == 4.0 and vae.config.objective == "beta_vae"
     card = cards.card_metrics(folder)

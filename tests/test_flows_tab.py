@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import time
-import zipfile
 from pathlib import Path
 
 import gradio as gr
@@ -23,6 +22,7 @@ from gen_core import cards
 from gen_core.metrics.density import EVAL_SEED, build_target, held_out
 from gen_core.models import load_pretrained
 from gen_core.ui.flows import LIVE_TEST_N, FlowModels, FlowsTab
+from tests.conftest import is_hidden_download, unpack_download
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -90,15 +90,8 @@ def test_train_live_streams_and_finishes(client):
     assert len(nll) >= 2 and nll[-1] < nll[0]  # the test NLL went down
     assert "at step 60" in " ".join(_titles(_figure(final[0])))
     # the last frame offers the trained flow; unzipped, it loads and scores what the tab showed
-    assert updates[0][3] == {"__type__": "update", "value": None, "visible": False}   # a previous run's is hidden
-    assert final[3]["visible"] is True
-    archive = Path(final[3]["value"])                             # downloaded by the client from the server
-    assert archive.name == "flow-two_moons-realnvp-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        files = sorted(n for n in z.namelist() if not n.endswith("/"))
-        assert files == [f"flow-two_moons-realnvp-live/{f}" for f in ("README.md", "config.json", "model.safetensors")]
-        z.extractall(archive.parent)
-    folder = archive.parent / "flow-two_moons-realnvp-live"
+    assert is_hidden_download(updates[0][3])                     # a previous run's is hidden
+    folder = unpack_download(final[3], "flow-two_moons-realnvp-live")   # downloaded by the client from the server
     flow = load_pretrained(folder)
     assert flow.config.target == "two_moons" and flow.config.std == 0.1 and flow.config.n_layers == 2
     card = cards.card_metrics(folder)
@@ -126,12 +119,8 @@ def test_train_live_1d(client):
     assert status.startswith("**Done.** step 40/40") and "∫ p_Z(f(x))·|f'(x)| dx = **1.0" in status
     assert any("right" in t.get("name", "") for t in _figure(panel)["data"])
     # the finished 1-D flow is offered too; unzipped, it scores the test NLL the status showed
-    assert job.outputs()[0][2] == {"__type__": "update", "value": None, "visible": False}
-    archive = Path(download["value"])
-    assert download["visible"] and archive.name == "flow-uniform-monotone1d-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(archive.parent)
-    folder = archive.parent / "flow-uniform-monotone1d-live"
+    assert is_hidden_download(job.outputs()[0][2])
+    folder = unpack_download(download, "flow-uniform-monotone1d-live")
     flow = load_pretrained(folder)
     test_x = held_out(build_target("uniform"), LIVE_TEST_N, EVAL_SEED)
     card = cards.card_metrics(folder)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import gradio as gr
@@ -22,6 +20,7 @@ from gen_core.metrics.modes import mode_report
 from gen_core.models import load_pretrained
 from gen_core.ui.gan import GANLab, LiveRun, LiveSettings, one_thread
 from gen_core.viz.gan import gan_curves, snapshot_timeline
+from tests.conftest import is_hidden_download, unpack_download
 
 
 # -- in-process: the live run and its figures ----------------------------------------------------------------------
@@ -92,13 +91,9 @@ def test_background_run_is_pulled_frame_by_frame_and_ends():
         out = lab.poll_live(session)
     live, curves, timeline, status, counter, download, timer = out
     assert status.startswith("Done: 300 steps"), status
-    assert first[5].constructor_args == {"value": None, "visible": False}     # a previous run's download hidden
+    assert is_hidden_download(first[5])                           # a previous run's download hidden
     # the last frame offers the trained GAN; unzipped, it loads and scores what the counter showed
-    archive = Path(download.constructor_args["value"])
-    assert download.constructor_args["visible"] and archive.name == "gan-grid-lsgan-live.zip"
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(archive.parent)
-    folder = archive.parent / "gan-grid-lsgan-live"
+    folder = unpack_download(download, "gan-grid-lsgan-live")
     gan = load_pretrained(folder)
     assert gan.config.target == "grid" and gan.config.loss == "lsgan" and gan.config.hidden == 32
     report = mode_report(gan.generate(driver.runs[0].eval_z), driver.runs[0].centres, driver.runs[0].target.std)
@@ -208,7 +203,7 @@ def test_ab_background_runs_stay_in_step():
     b = ["wgan_gp", "n_critic", 2, 1e-3, 1e-3, "spectral"]
     first = lab.start_ab("grid", 0, 120, 32, 2, *a, *b, session=session)
     assert first[-1].constructor_args["active"] is True
-    assert [d.constructor_args for d in first[4:6]] == [{"value": None, "visible": False}] * 2   # previous pair's
+    assert all(is_hidden_download(d) for d in first[4:6])         # the previous pair's
     driver = session["ab"]
     out = _drain(lab, session, lab.poll_ab)
     status = out[3]
@@ -216,12 +211,8 @@ def test_ab_background_runs_stay_in_step():
     assert status.count("step 120") >= 3                          # the header, A's counter and B's counter
     # the last frame offers both trained GANs; each loads as its own configuration and scores its counter's modes
     for button, run, tag in zip(out[4:6], driver.runs, "AB"):
-        archive = Path(button.constructor_args["value"])
         s = run.settings
-        assert button.constructor_args["visible"] and archive.name == f"gan-grid-{s.loss}-{tag}-live.zip"
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(archive.parent)
-        folder = archive.parent / archive.stem
+        folder = unpack_download(button, f"gan-grid-{s.loss}-{tag}-live")
         gan = load_pretrained(folder)
         assert (gan.config.loss, gan.config.normalization) == (s.loss, s.normalization)
         report = mode_report(gan.generate(run.eval_z), run.centres, run.target.std)
