@@ -10,6 +10,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from gen_core import cards
+from gen_core.cli import main
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.metrics.likelihood import evaluate_vae
 from gen_core.models import load_pretrained
@@ -81,6 +82,9 @@ def test_live_training_streams_and_finishes(client):
     assert card["n_images"] == LIVE_EVAL_N and abs(again["elbo"] - card["elbo"]) < 1e-3
     text = (folder / "README.md").read_text()
     assert "Latent Explorer tab" in text and "| seed | 0 |" in text and "Steps run: 40" in text
+    # the check command the card gives reproduces it
+    command = re.search(r"`python -m gen_core (eval FOLDER [^`]*--check)`", text).group(1).split()
+    assert main([command[0], str(folder), *command[2:]]) == 0
 
 
 @pytest.mark.parametrize("args, api, message", [

@@ -254,8 +254,9 @@ class LiveAVB:
                     "steps asked": self.steps}
         note = (f"Held-out numbers on the first {LIVE_EVAL_N:,} Fashion-MNIST test images, nats per image "
                 "(gen_core.models.avb.avb_metrics: binarised and sampled with fixed seeds); `elbo` uses the analytic "
-                "KL of the Gaussian encoder, `elbo_avb` T's estimate of it. `python -m gen_core eval FOLDER` scores "
-                "all 10,000 with the shipped card's protocol.")
+                f"KL of the Gaussian encoder, `elbo_avb` T's estimate of it. `python -m gen_core eval FOLDER --n "
+                f"{LIVE_EVAL_N} --check` recomputes them from the weights; without `--n` it scores all 10,000 as the "
+                "shipped card does.")
         return cards.export_live_run(self.model, f"avb-fmnist-{self.k}d-{self.kind}-live",
                                      f"gen_core AVB trained live: {self.k} latent dims, {CRITIC_LABELS[self.kind]}, "
                                      f"{steps} steps (Fashion-MNIST)", "More VAEs tab, AVB", settings, steps,

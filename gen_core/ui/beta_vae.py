@@ -474,8 +474,9 @@ class LiveBetaRun:
                 f"the fixed seed of the shipped cards; `mig_estimate` is the curve's last MIG on {LIVE_MIG_N:,} "
                 f"points (noisier and biased upwards); `active_dims` counts dims with Var_x mu_d > "
                 f"{ACTIVE_VARIANCE:g}. "
-                "`python -m gen_core eval FOLDER` scores it with the full disentanglement_lib protocol (FactorVAE "
-                "score, MIG, DCI, β-VAE score).")
+                f"`python -m gen_core eval FOLDER --n {LIVE_EVAL_N} --metrics-preset smoke --check` recomputes the "
+                "ELBO terms from the weights; `eval FOLDER` alone scores it with the full disentanglement_lib protocol "
+                "(FactorVAE score, MIG, DCI, β-VAE score).")
         name = f"{c.objective.replace('_', '-')}-dsprites-{'g' if self.annealed else 'b'}{c.beta:g}-live"
         objective = next(k for k, v in LIVE_OBJECTIVES.items() if v == c.objective)
         params = f"γ = {c.beta:g}, C → {c.capacity_max:g} nats" if self.annealed else f"β = {c.beta:g}"

@@ -209,8 +209,8 @@ def export_live(model: Flow, name: str, title: str, settings: dict[str, Any], st
     metrics = {"test_nll": test_nll, "test_nll_se": test_nll_se, "true_entropy": entropy, "gap": test_nll - entropy,
                "n_test": float(LIVE_TEST_N)}
     note = (f"Test NLL on {LIVE_TEST_N:,} fresh samples of the target (seed {EVAL_SEED}), as the tab's curve shows it; "
-            "the shipped cards use 100,000 (`python -m gen_core eval FOLDER`). `gap` = test NLL - H(p) estimates "
-            "KL(p || q), nats.")
+            f"`python -m gen_core eval FOLDER --n {LIVE_TEST_N} --check` recomputes them from the weights, and without "
+            "`--n` on the 100,000 the shipped cards use. `gap` = test NLL - H(p) estimates KL(p || q), nats.")
     return cards.export_live_run(model, name, title, "Normalizing Flows tab", settings, steps, wall_time_s, metrics,
                                  note, "flow")
 

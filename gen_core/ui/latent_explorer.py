@@ -290,8 +290,9 @@ def export_live(model: VAE, cfg: TrainConfig, steps: int, wall_time_s: float, te
     settings = {"latent dims": c.latent_dim, "beta": c.beta, "batch": cfg.batch_size, "learning rate": cfg.lr,
                 "seed": cfg.seed, "steps asked": cfg.steps}
     note = (f"Held-out terms on the first {LIVE_EVAL_N:,} Fashion-MNIST test images, nats per image "
-            f"(gen_core.metrics.likelihood.evaluate_vae, posterior samples of seed 0, no IWAE bound); the shipped "
-            "cards use all 10,000 and K = 1000 (`python -m gen_core eval FOLDER`).")
+            f"(gen_core.metrics.likelihood.evaluate_vae, seeded posterior samples, no IWAE bound): `python -m gen_core "
+            f"eval FOLDER --n {LIVE_EVAL_N} --iwae-k 0 --check` recomputes them from the weights; the shipped cards "
+            "use all 10,000 and K = 1000 (`eval FOLDER` without the options).")
     title = f"gen_core VAE trained live: {c.latent_dim} latent dims, beta {c.beta:g}, {steps} steps (Fashion-MNIST)"
     return cards.export_live_run(model, f"vae-fmnist-{c.latent_dim}d-live", title, "Latent Explorer tab", settings,
                                  steps, wall_time_s, metrics, note, "vae")
