@@ -27,6 +27,7 @@ EXTENSIONS = [cli_gan, cli_cyclegan, cli_vaes, cli_avb]
 from gen_core.data.fashion_mnist import load_fashion_mnist
 from gen_core.data.toy2d import TARGETS, TARGETS_1D
 from gen_core.models import VAE, Autoencoder, AutoencoderConfig, Flow, FlowConfig, VAEConfig, load_pretrained
+from gen_core.models.bigan import BIGAN_TEST_N, BiGAN, evaluate_bigan
 from gen_core.data.fashion_mnist import DataFileError
 from gen_core.hub import (HubModule, WeightsError, init_training_differences, init_weights_from, recorded_steps,
                           resolve)
@@ -56,6 +57,8 @@ def evaluate(model: HubModule, iwae_k: int = 1000, n: int | None = None, iwae_n:
         return evaluate_dsprites_vae(model, preset=preset, n=n or N_HELD_OUT)  # type: ignore[arg-type]
     if isinstance(model, Flow):
         return likelihood_report(model, target_of(model), n=n or TEST_N).as_dict()
+    if isinstance(model, BiGAN):           # only the Theory tab trains these, on its ring (models.bigan.bigan_ring)
+        return evaluate_bigan(model, n=n or BIGAN_TEST_N)
     test = load_fashion_mnist("test")
     images = test.float_images(slice(0, n) if n else None)
     if isinstance(model, VAE):

@@ -57,6 +57,11 @@ USAGE: dict[str, str] = {
                 'cg = load_pretrained("{path}")\n'
                 'y = cg.translate(x, "a2b")            # x: (B, 1, 28, 28) in [0, 1], domain A -> B\n'
                 'y, x_back = cg.round_trip(x, "a2b")   # G(x) and F(G(x))',
+    "bigan2d": 'from gen_core.models import load_pretrained\n'
+               'bigan = load_pretrained("{path}")\n'
+               'x = bigan.sample(1000)                  # (1000, 2) points G(z), z ~ N(0, I)\n'
+               'z = bigan.encode(points)                # the encoder E: (N, 2) points -> (N, latent_dim) codes\n'
+               'x_rec = bigan.generate(z)               # G(E(x)): a BiGAN inverts only through training',
     "cyclegan2d": 'from gen_core.models import load_pretrained\n'
                   'cg = load_pretrained("{path}")\n'
                   'y = cg.translate(points, "a2b")        # points: (N, 2) near the ring of 8 -> the 3 x 3 grid\n'

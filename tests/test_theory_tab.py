@@ -12,8 +12,12 @@ import gradio as gr
 import pytest
 from gradio_client.exceptions import AppError
 
+from gen_core import cards
+from gen_core.cli import main
+from gen_core.models import load_pretrained
 from gen_core.theory import divergences as dv
 from gen_core.ui.theory import preview_bigan, train_bigan
+from tests.conftest import is_hidden_download, unpack_download
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -117,17 +121,24 @@ def test_browser_theory_tab_shows_every_panel_and_follows_a_slider(page):
 
 
 def test_bigan_live_run_finishes_with_its_metrics(client):
-    fig, status = client.predict(50, 0, api_name="/theory_bigan_train")
+    fig, status, download = client.predict(50, 0, api_name="/theory_bigan_train")
     assert status.startswith("Done: 50 steps")
     recon, latent = (float(v) for v in _bold(status))
     assert math.isfinite(recon) and math.isfinite(latent)
     names = [t.get("name") for t in _figure(fig)["data"]]
     assert {"data x", "G(z)", "prior z", "E(x)", "G(E(x))"} <= set(names)
+    # the trained BiGAN is offered; its card holds the numbers the status shows, and eval --check recomputes them
+    folder = unpack_download(download, "bigan-ring-seed0-live")
+    card = cards.card_metrics(folder)
+    assert f"{card['recon_mse']:.3f}" == f"{recon:.3f}" and f"{card['latent_recon_mse']:.3f}" == f"{latent:.3f}"
+    assert load_pretrained(folder).config.hidden == 64
+    assert main(["eval", str(folder), "--check"]) == 0
 
 
 def test_bigan_preview_is_the_first_frame_of_the_run_it_would_start():
     fig, status = preview_bigan(300, 4)
-    first_fig, first_status = next(train_bigan(300, 4, {}))
+    first_fig, first_status, first_download = next(train_bigan(300, 4, {}))
+    assert is_hidden_download(first_download)                      # a previous run's file is not offered
     assert status.startswith("Step 0 of 300, untrained, seed 4") and first_status.startswith("Training… step 0 / 300")
     assert status.split("Held-out")[1] == first_status.split("Held-out")[1]   # the same untrained E and G
     assert fig.to_json() == first_fig.to_json()

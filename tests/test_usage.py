@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gen_core.models import Autoencoder, AutoencoderConfig, CycleGAN2D, CycleGAN2DConfig
+from gen_core.models import Autoencoder, AutoencoderConfig, BiGAN, BiGANConfig, CycleGAN2D, CycleGAN2DConfig
 from gen_core.usage import USAGE, usage
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
@@ -35,6 +35,7 @@ SHIPPED = {
 UNSHIPPED = {
     "autoencoder": (lambda: Autoencoder(AutoencoderConfig(latent_dim=4)), {}),
     "cyclegan2d": (lambda: CycleGAN2D(CycleGAN2DConfig()), {"points": torch.randn(7, 2)}),
+    "bigan2d": (lambda: BiGAN(BiGANConfig()), {"points": torch.randn(7, 2)}),
 }
 
 

@@ -8,6 +8,7 @@ import torch
 
 from gen_core.hub import HubModule, WeightsError, read_config, resolve
 from gen_core.models.avb import AVB, AVBConfig
+from gen_core.models.bigan import BiGAN, BiGANConfig
 from gen_core.models.classifier import ClassifierConfig, FMNISTClassifier
 from gen_core.models.cvae import CVAE, CVAEConfig
 from gen_core.models.cyclegan import CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANConfig
@@ -19,7 +20,7 @@ from gen_core.models.vae import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 
 MODEL_CLASSES: dict[str, type[HubModule]] = {"vae": VAE, "autoencoder": Autoencoder, "flow": Flow,
                                              "gan2d": GAN2D, "dcgan": DCGAN, "fmnist_classifier": FMNISTClassifier,
-                                             "cyclegan": CycleGAN, "cyclegan2d": CycleGAN2D,
+                                             "cyclegan": CycleGAN, "cyclegan2d": CycleGAN2D, "bigan2d": BiGAN,
                                              "flow_prior_vae": FlowPriorVAE,
                                              "cvae": CVAE, "vqvae": VQVAE, "dvae": DVAE, "avb": AVB}
 
@@ -43,7 +44,7 @@ def load_pretrained(name_or_path: str | Path, *, device: str | torch.device = "c
     return MODEL_CLASSES[model_type].from_pretrained(folder, device=device)
 
 
-__all__ = ["AVB", "AVBConfig", "CVAE", "CVAEConfig", "CycleGAN", "CycleGANConfig", "CycleGAN2D", "CycleGAN2DConfig",
+__all__ = ["AVB", "AVBConfig", "BiGAN", "BiGANConfig", "CVAE", "CVAEConfig", "CycleGAN", "CycleGANConfig", "CycleGAN2D", "CycleGAN2DConfig",
            "VQVAE", "VQVAEConfig", "DVAE",
            "DVAEConfig", "FlowPriorVAE", "FlowPriorVAEConfig", "Flow", "FlowConfig", "GAN2D", "GAN2DConfig", "DCGAN",
            "DCGANConfig", "FMNISTClassifier", "ClassifierConfig", "VAE", "VAEConfig", "Autoencoder",

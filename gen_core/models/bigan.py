@@ -41,7 +41,11 @@ from gen_core.nn import mlp
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import DistInfo, TrainConfig, apply_gradients
 
-__all__ = ["BiGANConfig", "BiGAN", "BiGANTask", "bigan_task", "bigan_metrics", "BiGANSnapshot", "bigan_snapshot"]
+__all__ = ["BiGANConfig", "BiGAN", "BiGANTask", "bigan_task", "bigan_metrics", "BiGANSnapshot", "bigan_snapshot",
+           "bigan_ring", "bigan_held_out", "evaluate_bigan", "BIGAN_TEST_N", "BIGAN_TEST_SEED"]
+
+BIGAN_TEST_N = 600        # held-out ring points the Theory tab's status and a BiGAN's card are measured on
+BIGAN_TEST_SEED = 12345
 
 BiGANLoss = Literal["minimax", "non_saturating"]
 
@@ -238,3 +242,23 @@ def bigan_snapshot(model: BiGAN, x: Tensor, seed: int = 0) -> BiGANSnapshot:
     snap = BiGANSnapshot(x.cpu(), model.generate(z).cpu(), ex.cpu(), z.cpu(), model.generate(ex).cpu())
     model.train(was)
     return snap
+
+
+def bigan_ring() -> Any:
+    """The data every gen_core BiGAN is trained on (the Theory tab's): 8 Gaussians on a circle of radius 2, std 0.1."""
+    from gen_core.data.toy2d import Ring
+
+    return Ring(n_modes=8, radius=2.0, std=0.1)
+
+
+def bigan_held_out(n: int = BIGAN_TEST_N, seed: int = BIGAN_TEST_SEED) -> Tensor:
+    """Fixed held-out points of :func:`bigan_ring` (the same every call)."""
+    return bigan_ring().sample(n, torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def evaluate_bigan(model: BiGAN, n: int = BIGAN_TEST_N, seed: int = BIGAN_TEST_SEED) -> dict[str, float]:
+    """:func:`bigan_metrics` on :func:`bigan_held_out` points, and their count ``n_points``: what a BiGAN's card
+    holds and ``python -m gen_core eval`` recomputes."""
+    x = bigan_held_out(n, seed).to(next(model.parameters()).device)
+    return {**bigan_metrics(model, x), "n_points": float(n)}

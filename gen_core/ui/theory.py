@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import torch
 
+from gen_core import cards
 from gen_core.data.toy2d import Ring
-from gen_core.models.bigan import BiGAN, BiGANConfig, bigan_metrics, bigan_snapshot, bigan_task
+from gen_core.models.bigan import (BIGAN_TEST_N, BiGAN, BiGANConfig, bigan_held_out, bigan_metrics, bigan_ring,
+                                   bigan_snapshot, bigan_task, evaluate_bigan)
 from gen_core.theory import divergences as dv
 from gen_core.theory import gumbel as gb
 from gen_core.theory import minimax as mm
@@ -26,7 +29,7 @@ from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.adversarial import AdversarialConfig
 from gen_core.train.loop import SamplerBatches
-from gen_core.ui.common import Number, Slider, choice, integer, number, register_run, stop_run
+from gen_core.ui.common import Number, RunDownload, Slider, choice, integer, number, register_run, stop_run
 from gen_core.viz.theory import (bigan_figure, divergence_figure, gumbel_figure, likelihood_samples_figure,
                                  minimax_figure)
 
@@ -44,7 +47,6 @@ TAU_RANGE = (0.01, 10.0)
 CAT_RANGE = (0.05, 1.0)
 BIGAN_STEPS = (50, 5000)
 BIGAN_UPDATE_S = 1.0     # seconds between streamed updates of the live BiGAN run, at least
-BIGAN_TEST_N = 600       # held-out points drawn and measured
 
 MINIMAX_TEXT = r"""
 ### Minimax dynamics: simultaneous vs alternating gradient descent–ascent
@@ -186,10 +188,10 @@ def _bigan_run(steps: Any, seed: Any) -> tuple[int, int, Ring, BiGAN, Callable[.
     ``render(step, final="")`` draws the three panels of the model as it is and a status with held-out numbers."""
     steps = integer(steps, "Steps", *BIGAN_STEPS)
     seed = integer(seed, "Seed", 0, 2**31 - 1)
-    target = Ring(n_modes=8, radius=2.0, std=0.1)
+    target = bigan_ring()
     with seeded(seed):       # the initial weights depend on the seed only
         model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
-    x = target.sample(BIGAN_TEST_N, torch.Generator().manual_seed(12345))
+    x = bigan_held_out()     # the fixed points of models.bigan.evaluate_bigan: the status and the card agree
 
     def render(step: int, final: str = "") -> list[Any]:
         m = bigan_metrics(model, x)
@@ -209,12 +211,14 @@ def preview_bigan(steps: Any, seed: Any) -> list[Any]:
 
 
 def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) -> Iterator[list[Any]]:
-    """Train a fresh BiGAN on the 8-mode ring through the shared loop, streaming the three panels and a status."""
+    """Train a fresh BiGAN on the 8-mode ring through the shared loop, streaming the three panels, a status and the
+    download button (hidden on the first frame; the last, done or stopped, offers the model as a Hub-format zip)."""
     steps, seed, target, model, render = _bigan_run(steps, seed)
     cfg = TrainConfig(steps=steps, batch_size=256, seed=seed, log_every=10, device="cpu")
     src = SamplerBatches(target, cfg.batch_size, cfg.seed, torch.device("cpu"))
     stop = register_run(session, "bigan")
-    yield render(0)
+    download, started = RunDownload(), time.perf_counter()
+    yield [*render(0), download.frame()]
     last, cost = time.perf_counter(), 0.0
     for ev in train(model, src, cfg, cancel=stop, task_factory=bigan_task(AdversarialConfig(lr_g=1e-3, lr_d=1e-3),
                                                                           src)):
@@ -222,15 +226,28 @@ def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) ->
             t0 = time.perf_counter()
             update = render(ev.step)
             cost = time.perf_counter() - t0  # a busy CPU trains more between updates instead of only drawing
-            yield update
+            yield [*update, download.frame()]
             last = time.perf_counter()
         elif ev.kind == "diverged":
-            yield [gr.skip(), f"Stopped: the run diverged ({ev.message}); the last good weights are shown above."]
+            yield [gr.skip(), f"Stopped: the run diverged ({ev.message}); the last good weights are shown above.",
+                   download.frame()]
             return
-        elif ev.kind == "done":
-            yield render(ev.step, f"Done: {ev.step} steps")
-        elif ev.kind == "cancelled":
-            yield render(ev.step, f"Stopped at step {ev.step}")
+        elif ev.kind in ("done", "cancelled"):
+            frame = render(ev.step, f"Done: {ev.step} steps" if ev.kind == "done" else f"Stopped at step {ev.step}")
+            yield [*frame, download.offer(_export_bigan(model, seed, steps, ev.step, time.perf_counter() - started))]
+
+
+def _export_bigan(model: BiGAN, seed: int, steps_asked: int, steps: int, wall_time_s: float) -> Path:
+    """The run's BiGAN as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card holds
+    :func:`gen_core.models.bigan.evaluate_bigan`: the held-out numbers the status shows."""
+    settings = {"data": "ring of 8 Gaussians, radius 2, std 0.1", "batch": 256, "learning rate (G, E and D)": 1e-3,
+                "seed": seed, "steps asked": steps_asked}
+    note = (f"On the {BIGAN_TEST_N} fixed held-out ring points of gen_core.models.bigan.bigan_held_out: `recon_mse` "
+            "= mean ||G(E(x)) - x||^2, `latent_recon_mse` = mean ||E(G(z)) - z||^2 for z ~ N(0, I) (2,000 seeded "
+            "draws), `enc_mean_norm` and `enc_cov_err` how far E(x) is from the prior in mean and covariance (all 0 "
+            "for a perfect BiGAN). `python -m gen_core eval FOLDER --check` recomputes them from the weights.")
+    return cards.export_live_run(model, f"bigan-ring-seed{seed}-live", f"gen_core BiGAN on the ring, {steps} steps",
+                                 "Theory tab", settings, steps, wall_time_s, evaluate_bigan(model), note, "bigan2d")
 
 
 def _wire(sliders: list[gr.components.Component], fn, outputs: list[gr.components.Component], api_name: str) -> None:
@@ -301,7 +318,10 @@ def build_tab() -> None:
             bg_stop = gr.Button("Stop", elem_id="theory-bigan-stop")
         bg_first = preview_bigan(1500, 0)
         bg_status = gr.Markdown(bg_first[1], elem_id="theory-bigan-status")
+        bg_download = gr.DownloadButton("Download the trained BiGAN (Hub-format folder, .zip)", visible=False,
+                                        elem_id="theory-bigan-download")
         bg_plot = gr.Plot(bg_first[0], label="BiGAN", elem_id="theory-bigan-plot")
-        bg_start.click(train_bigan, [bg_steps, bg_seed, session], [bg_plot, bg_status], api_name="theory_bigan_train",
+        bg_start.click(train_bigan, [bg_steps, bg_seed, session], [bg_plot, bg_status, bg_download],
+                       api_name="theory_bigan_train",
                        concurrency_limit=2)
         bg_stop.click(stop_bigan, session, None, api_name=False)
