@@ -107,16 +107,17 @@ def training_card(title: str, summary: str, command: str, config: dict[str, Any]
 
 
 def live_run_card(title: str, where: str, settings: dict[str, Any], steps: int, wall_time_s: float,
-                  config: dict[str, Any], metrics: dict[str, float], eval_note: str, usage: str) -> str:
+                  config: dict[str, Any], metrics: dict[str, float], eval_note: str, use_snippet: str) -> str:
     """Markdown body of the card of a model trained live in the dashboard (``where``: the tab) and downloaded:
-    the settings it ran with, its steps and wall time, its config and the metrics the tab measured."""
+    the settings it ran with, its steps and wall time, its config and the metrics the tab measured; ``use_snippet``
+    is its ``Use`` section's code."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     return "\n".join([
         f"# {title}", "",
         f"Trained live in the gen_core dashboard ({where}) and downloaded from it: a visitor's run, not one of "
         "gen_core's shipped models. The command line trains the same models reproducibly (`python -m gen_core "
         "train`); `python -m gen_core eval FOLDER` scores this one with the full protocol.", "",
-        "## Use", "", "```python", usage.strip(), "```", "",
+        "## Use", "", "```python", use_snippet.strip(), "```", "",
         "## Training", "", "| setting | value |", "|---|---|", rows, "",
         f"- Steps run: {steps}", f"- Wall time: {wall_time_s:.1f} s", "",
         "Model config (`config.json`):", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", "",

@@ -49,8 +49,8 @@ from gen_core.models import Flow, FlowConfig, load_pretrained
 from gen_core.threads import seeded
 from gen_core.train import TrainConfig, train
 from gen_core.train.loop import SamplerBatches, pick_device
-from gen_core.ui.common import (PRETRAINED_DIR, Number, Pace, Slider, choice, hide_download, integer, number,
-                              offer_download, register_run, stop_run)
+from gen_core.ui.common import (PRETRAINED_DIR, Number, Pace, RunDownload, Slider, choice, integer, number,
+                                register_run, stop_run)
 from gen_core.viz.flows import film_strip as film_strip_figure, flow_1d_figure, flow_dashboard
 
 TARGETS_2D = list(TARGETS)
@@ -329,13 +329,13 @@ class FlowsTab:
 
         stop = register_run(session, "stop_2d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
-        pace = Pace(UPDATE_S)
-        yield [*pace.timed(render, 0, False), hide_download()]
+        pace, download = Pace(UPDATE_S), RunDownload()
+        yield [*pace.timed(render, 0, False), download.frame()]
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
-                yield [*pace.timed(render, ev.step, False), gr.skip()]
+                yield [*pace.timed(render, ev.step, False), download.frame()]
             elif ev.kind == "diverged":
-                yield [gr.skip(), gr.skip(), ev.message, gr.skip()]
+                yield [gr.skip(), gr.skip(), ev.message, download.frame()]
                 return
             elif ev.kind in ("done", "cancelled"):
                 frame = render(ev.step, True)
@@ -344,7 +344,7 @@ class FlowsTab:
                             "seed": cfg.seed, "steps asked": cfg.steps}
                 archive = export_live(model, f"flow-{name}-{kind}-live", title, settings, ev.step,
                                       time.perf_counter() - t0, nlls[-1], entropy, last_se)
-                yield [*frame, offer_download(archive)]
+                yield [*frame, download.offer(archive)]
 
     def stop(self, session: dict[str, Any] | None) -> None:
         """Stop this session's live 2-D run between two steps (it then sends its final state)."""
@@ -398,13 +398,13 @@ class FlowsTab:
 
         stop = register_run(session, "stop_1d")
         data = SamplerBatches(tgt, cfg.batch_size, cfg.seed, pick_device(cfg.device))
-        pace = Pace(UPDATE_S)
-        yield [*pace.timed(render, 0, False), hide_download()]
+        pace, download = Pace(UPDATE_S), RunDownload()
+        yield [*pace.timed(render, 0, False), download.frame()]
         for ev in train(model, data, cfg, cancel=stop):
             if ev.kind == "step" and ev.step < cfg.steps and pace.due():
-                yield [*pace.timed(render, ev.step, False), gr.skip()]
+                yield [*pace.timed(render, ev.step, False), download.frame()]
             elif ev.kind == "diverged":
-                yield [gr.skip(), ev.message, gr.skip()]
+                yield [gr.skip(), ev.message, download.frame()]
                 return
             elif ev.kind in ("done", "cancelled"):
                 frame = render(ev.step, True)
@@ -413,7 +413,7 @@ class FlowsTab:
                             "steps asked": cfg.steps}
                 archive = export_live(model, f"flow-{name}-monotone1d-live", f"{name}: live monotone 1-D flow",
                                       settings, ev.step, time.perf_counter() - t0, last["nll"], entropy, last["se"])
-                yield [*frame, offer_download(archive)]
+                yield [*frame, download.offer(archive)]
 
 
 def _mass_sentence(right: float, wrong: float) -> str:
