@@ -85,11 +85,12 @@ def device_label(device: str) -> str:
 
 def training_card(title: str, summary: str, command: str, config: dict[str, Any], train_config: dict[str, Any],
                   steps: int, wall_time_s: float, device: str, metrics: dict[str, float] | None,
-                  eval_note: str, usage: str, metric_notes: dict[str, str] | None = None) -> str:
-    """Markdown body of a model card: what it is, how it was trained (exact command, steps, wall time), metrics."""
+                  eval_note: str, use_snippet: str, metric_notes: dict[str, str] | None = None) -> str:
+    """Markdown body of a model card: what it is, how it was trained (exact command, steps, wall time), metrics;
+    ``use_snippet`` is its ``Use`` section's code."""
     parts = [
         f"# {title}", "", summary.strip(), "",
-        "## Use", "", "```python", usage.strip(), "```", "",
+        "## Use", "", "```python", use_snippet.strip(), "```", "",
         "## Training", "",
         f"- Command: `{command}`",
         f"- Steps: {steps} (batch {train_config.get('batch_size')}, Adam lr {train_config.get('lr')}, "

@@ -22,7 +22,7 @@ def test_metrics_table_uses_the_shared_and_the_family_notes():
 def test_training_card_puts_family_notes_in_the_table():
     body = cards.training_card("t", "s", "python -m gen_core train x", {"a": 1}, {"batch_size": 8, "lr": 2e-4,
                                "seed": 0}, steps=10, wall_time_s=60.0, device="cpu", metrics={"fid_b": 4.65},
-                               eval_note="held out", usage="x = 1", metric_notes={"fid_b": "FID of G(test A)"})
+                               eval_note="held out", use_snippet="x = 1", metric_notes={"fid_b": "FID of G(test A)"})
     assert "| `fid_b` | 4.65 | FID of G(test A) |" in body
     assert "- Wall time: 1.0 min on cpu" in body
 
