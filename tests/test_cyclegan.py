@@ -13,8 +13,9 @@ from gen_core.data import domains
 from gen_core.data.domains import (ANKLE_BOOT, SNEAKER, UnpairedBatches, load_domain_pair, sobel_edges,
                                    sobel_magnitude, split_halves)
 from gen_core.data.fashion_mnist import load_fashion_mnist
-from gen_core.metrics.translation import (cycle_error_map, gaussian_window, l1_per_image, nearest_neighbour_indices,
-                                          ssim, ssim_map, worst_by_cycle_error)
+from gen_core.metrics.translation import (TranslationConfusion, confusion_counts, cycle_error_map, gaussian_window,
+                                          l1_per_image, nearest_neighbour_indices, scoreboard, ssim, ssim_map,
+                                          worst_by_cycle_error)
 from gen_core.models import MODEL_CLASSES, load_pretrained
 from gen_core.models.cyclegan import (CycleGAN, CycleGANConfig, CycleGANOptim, ImagePool, cycle_consistency_loss,
                                       cyclegan_generator_objective, cyclegan_task, identity_loss, linear_decay_factor,
@@ -409,3 +410,35 @@ def test_toy_metrics_of_the_identity_map_are_known():
     assert abs(r["hq_b_pct"] - 100 * inside / 2) < 2.5          # binomial: 1 std ~0.8 points at n = 4000
     assert abs(r["hq_a_pct"] - 100 * inside * 4 / 9) < 2.5
     assert evaluate_toy_cyclegan(m, n=4000) == r                 # fixed points: the same numbers every call
+
+
+def test_confusion_counts_known_answer_and_errors():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    called = torch.tensor([0, 1, 1, 2, 0, 2])
+    assert confusion_counts(labels, called, 3).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert confusion_counts(labels, called, 3).sum() == 6
+    with pytest.raises(ValueError, match="differ in length"):
+        confusion_counts(labels, called[:3], 3)
+    with pytest.raises(ValueError, match="must lie in 0..2"):
+        confusion_counts(labels, torch.tensor([0, 1, 1, 2, 0, 3]), 3)
+
+
+def test_translation_confusion_shares_and_rates():
+    counts = torch.tensor([[8, 2, 0], [1, 0, 3]])           # row 0 expects class 0, row 1 expects class 2
+    conf = TranslationConfusion("t", ("a", "b"), (0, 1), (0, 2), counts, torch.tensor([0.9, 0.8]), None)
+    assert conf.shares.sum(1).tolist() == [1.0, 1.0]
+    assert conf.expected_rate.tolist() == [0.8, 0.75]
+    assert conf.overall == pytest.approx(11 / 14)
+
+
+def test_scoreboard_against_the_issue_targets():
+    sketch = scoreboard("sketch", {"label_preservation": 0.86, "label_preservation_nn": 0.8, "l1_to_partner": 0.1,
+                                   "l1_to_partner_nn": 0.09, "translate_ms": 120.0, "cycle_l1_a": 0.2})
+    met = {r.label.split(":")[0].split(",")[0]: r.met for r in sketch}
+    assert met == {"label preservation": True, "L1 to the true garment": False, "cycle L1 sketch → garment → sketch": None,
+                   "time to translate one image (one thread": False}
+    assert scoreboard("sketch", {"label_preservation": 0.849})[0].met is False
+    shoes = scoreboard("shoes", {"target_rate_a2b": 0.9, "target_rate_b2a": 0.89, "cycle_l1_a": 0.05,
+                                 "cycle_l1_b": 0.0501})
+    assert [r.met for r in shoes] == [True, False, True, False]
+    assert scoreboard("shoes", {}) == []

@@ -1,8 +1,9 @@
 """The CycleGAN tab, end to end on the real app (fixtures in conftest.py).
 
 API (gradio_client): translate a picked example and uploads of odd sizes and modes (RGBA, grayscale, palette), a
-non-image file gets a clear sentence; the gallery; the toy run streams and Stop ends it.
-Browser (Playwright + Chromium): pick an example, translate it, see the three outputs; screenshot.
+non-image file gets a clear sentence; the gallery; the held-out scores and the per-class panel agree with the model
+cards; the toy run streams and Stop ends it.
+Browser (Playwright + Chromium): pick an example, translate it, see the three outputs and the per-class panel; screenshot.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def tab() -> CycleGANTab:
     (lambda t: t.translate_image("shoes", "a2b", None), "Pick a test image"),
     (lambda t: t.translate_drawing("sketch", "a2b", None), "Draw something"),
     (lambda t: t.pick_example("shoes", "a2b", 99), "Example index must be between 0 and 11"),
+    (lambda t: t.quality("horses"), "Domain pair must be one of"),
     (lambda t: next(t.toy_train(50, 500, 0, {})), "Cycle weight λ must be between 0 and 20"),
     (lambda t: next(t.toy_train(10, 5, 0, {})), "Steps must be between 100 and 4000"),
 ])
@@ -118,12 +120,23 @@ def test_toy_run_ends_with_a_download_that_scores_what_the_status_showed():
 
 
 @needs_models
-def test_warm_up_computes_the_opening_gallery():
+def test_warm_up_computes_the_opening_gallery_and_a_per_class_panel_that_agrees_with_the_card():
     fresh = CycleGANTab(CycleGANModels.load())
-    assert not fresh._galleries
+    assert not fresh._galleries and not fresh._quality
     fresh.warm_up()
-    assert list(fresh._galleries) == [("sketch", "a2b")]
+    assert list(fresh._galleries) == [("sketch", "a2b")] and list(fresh._quality) == ["sketch"]
     assert fresh.gallery("sketch", "a2b") is fresh._galleries[("sketch", "a2b")]
+    text, fig = fresh.quality("sketch")
+    assert fresh.quality("sketch") is fresh._quality["sketch"]
+    card = cards.card_metrics(ROOT / "pretrained" / "cyclegan-sketch")
+    # the confusion counts the card's own test images: its diagonal share is the card's label preservation
+    assert f"{card['label_preservation']:.1%} called the expected class" in fig.layout.title.text
+    heat, bars = fig.data[0], {t.name: t for t in fig.data[1:]}
+    assert np.allclose(np.asarray(heat.z).sum(1), 100.0)
+    nn = bars["nearest-neighbour baseline"].x
+    real = bars["classifier on real images of the class"].x
+    assert len(nn) == len(real) == 10 and all(0 <= v <= 100 for v in [*nn, *real])
+    assert f"{100 * card['label_preservation']:.4g}%" in text and "✗ missed" in text and "✓ met" in text
 
 
 @needs_models
@@ -212,6 +225,19 @@ def test_api_gallery_has_random_and_worst(client):
     assert worst == sorted(worst, reverse=True) and "worst round trips" in note
 
 
+@needs_models
+def test_api_quality_of_the_shoes_pair_rows_equal_the_card_target_rates(client):
+    text, fig = client.predict("shoes", api_name="/cyclegan_quality")
+    card = cards.card_metrics(ROOT / "pretrained" / "cyclegan-shoes")
+    data = _figure(fig)["data"]
+    translation = next(t for t in data if t.get("name") == "CycleGAN translation")
+    # rows are drawn bottom-up: [ankle boot -> sneaker, sneaker -> ankle boot]
+    assert translation["x"] == pytest.approx([100 * card["target_rate_b2a"], 100 * card["target_rate_a2b"]], abs=1e-9)
+    assert "≥ 90% ✓ met" in text and "pretrained/cyclegan-shoes" in text
+    with pytest.raises(AppError, match="'horses'.* not in the list of choices"):   # the radio's own check
+        client.predict("horses", api_name="/cyclegan_quality")
+
+
 def test_api_toy_streams_and_stop_ends_it(client):
     job = client.submit(10.0, 4000, 0, api_name="/cyclegan_toy_train")
     final = stop_after_outputs(client, job, "/cyclegan_toy_stop", n=2, timeout=120)
@@ -257,6 +283,8 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
     page.wait_for_selector("#cg-gallery img")                        # the sketches' test translations, shown
     sketch_note = page.inner_text("#cg-gallery-note")
     assert "worst round trips" in sketch_note, sketch_note
+    page.wait_for_selector("#cg-per-class .js-plotly-plot")          # held-out scores and the per-class panel
+    assert "pretrained/cyclegan-sketch" in page.inner_text("#cg-scores")
     page.locator("#cg-pair label").nth(1).click()                    # the other pair: its test #0, translated,
     deadline = time.time() + 60                                       # and its own gallery
     while "Test sneaker #0." not in page.inner_text("#cg-status") and time.time() < deadline:
@@ -267,6 +295,10 @@ def test_browser_pick_example_translate_and_see_three_outputs(page):
         time.sleep(0.3)
     assert "worst round trips" in page.inner_text("#cg-gallery-note")
     page.wait_for_selector("#cg-gallery img")
+    deadline = time.time() + 60
+    while "pretrained/cyclegan-shoes" not in page.inner_text("#cg-scores") and time.time() < deadline:
+        time.sleep(0.3)
+    assert "Sneaker → Ankle boot" in page.inner_text("#cg-per-class")
 
 
 @needs_models

@@ -19,6 +19,7 @@ map for a 28 x 28 image.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,7 +33,9 @@ from gen_core.threads import one_thread
 __all__ = ["gaussian_window", "ssim_map", "ssim", "l1_per_image", "cycle_error_map", "translate_batched",
            "nearest_neighbour_indices", "label_accuracy", "class_rate", "worst_by_cycle_error",
            "time_translation", "evaluate_cyclegan", "N_PAIRS", "toy_held_out", "evaluate_toy_cyclegan", "TOY_EVAL_N",
-           "TOY_EVAL_SEED"]
+           "TOY_EVAL_SEED", "nearest_neighbour_baseline", "confusion_counts", "TranslationConfusion",
+           "translation_confusion", "ScoreRow", "scoreboard", "LABEL_PRESERVATION_TARGET", "TARGET_RATE_TARGET",
+           "CYCLE_L1_TARGET", "TRANSLATE_MS_TARGET"]
 
 N_PAIRS = 2000   # held-out sketch pairs for L1 / SSIM and the nearest-neighbour baseline (an (n, 30000) search)
 TOY_EVAL_N = 600         # held-out points per cloud of the toy 2-D CycleGAN (the tab's and its cards')
@@ -144,6 +147,13 @@ def time_translation(model: Any, direction: str = "a2b", repeats: int = 50) -> f
     return float(torch.tensor(times).median()) * 1000.0
 
 
+def nearest_neighbour_baseline(pair: DomainPair, sketches: Tensor) -> Tensor:
+    """The nearest-neighbour baseline of the sketch pair: for each sketch (floats in [0, 1]) the index into
+    ``pair.train_b`` of the training garment whose own edge map (:func:`sobel_edges` at the pair's threshold) is
+    closest in L2."""
+    return nearest_neighbour_indices(sketches, sobel_edges(pair.train_b, pair.threshold))
+
+
 def _fid(classifier: Any, a: Tensor, b: Tensor) -> float:
     return fid_from_features(extract_features(classifier.features, a.float()),
                              extract_features(classifier.features, b.float()))
@@ -177,9 +187,7 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
         n = min(n_pairs, test_a.shape[0])
         out["l1_to_partner"] = float(l1_per_image(fake_b[:n], test_b[:n]).mean())
         out["ssim_to_partner"] = float(ssim(fake_b[:n], test_b[:n]).mean())
-        # Nearest-neighbour baseline: the domain-B training garment whose own edge map is closest to the sketch.
-        pool_edges = sobel_edges(pair.train_b, pair.threshold)
-        nn_idx = nearest_neighbour_indices(test_a[:n], pool_edges)
+        nn_idx = nearest_neighbour_baseline(pair, test_a[:n])
         nn_b = pair.train_b[nn_idx].float() / 255.0
         out["l1_to_partner_nn"] = float(l1_per_image(nn_b, test_b[:n]).mean())
         out["ssim_to_partner_nn"] = float(ssim(nn_b, test_b[:n]).mean())
@@ -194,6 +202,167 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
     with one_thread():
         out["translate_ms"] = time_translation(model)
     return out
+
+
+def confusion_counts(labels: Tensor, predicted: Tensor, n_classes: int = 10) -> Tensor:
+    """(n_classes, n_classes) int64 counts: entry [i, j] is how many items of true class ``i`` were called ``j``.
+
+    >>> confusion_counts(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]), 2)
+    tensor([[1, 1],
+            [0, 1]])
+    """
+    labels, predicted = labels.reshape(-1).long(), predicted.reshape(-1).long()
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels and predictions differ in length ({labels.numel()} vs {predicted.numel()})")
+    for name, t in (("labels", labels), ("predictions", predicted)):
+        if t.numel() and (t.min() < 0 or t.max() >= n_classes):
+            raise ValueError(f"{name} must lie in 0..{n_classes - 1}")
+    return torch.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+@dataclass(frozen=True)
+class TranslationConfusion:
+    """Where a CycleGAN's translations of held-out test images land, as the Fashion-MNIST classifier calls them.
+
+    Row ``r`` holds translations of test images of class ``sources[r]`` that should be called ``expected[r]``
+    (sketch -> garment: the sketch's own class; sneaker <-> ankle boot: the other class). ``counts[r, c]``: how many
+    were called class ``c``. ``real_rate[r]``: the classifier's accuracy on real test images of class
+    ``expected[r]``, the most a translation can be expected to score. ``nn_rate[r]``: the same share for the
+    nearest-neighbour baseline (sketch pair only, else ``None``).
+    """
+
+    pair: str
+    row_names: tuple[str, ...]
+    sources: tuple[int, ...]
+    expected: tuple[int, ...]
+    counts: Tensor
+    real_rate: Tensor
+    nn_rate: Tensor | None
+
+    @property
+    def shares(self) -> Tensor:
+        """``counts`` divided by each row's total: (rows, 10) shares that sum to 1 along a row."""
+        return self.counts.double() / self.counts.sum(1, keepdim=True).clamp_min(1)
+
+    @property
+    def expected_rate(self) -> Tensor:
+        """Per row, the share of translations called the expected class."""
+        return self.shares[torch.arange(len(self.expected)), torch.tensor(self.expected)]
+
+    @property
+    def overall(self) -> float:
+        """Share of all translations called their expected class (the card's ``label_preservation`` for the
+        sketch pair, over the same test images)."""
+        hits = self.counts[torch.arange(len(self.expected)), torch.tensor(self.expected)].sum()
+        return float(hits / self.counts.sum().clamp_min(1))
+
+
+@torch.no_grad()
+def translation_confusion(model: Any, classifier: Any, pair: DomainPair | None = None,
+                          n_eval: int = N_PAIRS) -> TranslationConfusion:
+    """:class:`TranslationConfusion` of ``model`` on the first ``n_eval`` test images of each domain, the images
+    :func:`evaluate_cyclegan` scores (so the sketch pair's ``overall`` equals its ``label_preservation`` and the
+    shoes rows equal ``target_rate_a2b`` / ``target_rate_b2a``)."""
+    from gen_core.data.fashion_mnist import CLASS_NAMES
+
+    model.eval()
+    classifier.eval()
+    pair = pair or load_domain_pair(model.config.pair, threshold=model.config.edge_threshold)
+    test_a, test_b = pair.test_a[:n_eval].float() / 255.0, pair.test_b[:n_eval].float() / 255.0
+    n_classes = len(CLASS_NAMES)
+    if pair.test_paired:   # sketch -> garment: row = the sketch's class, expected = the same class
+        called = classifier.predict(translate_batched(model, test_a, "a2b"))
+        labels_a, labels_b = pair.test_a_labels[:n_eval], pair.test_b_labels[:n_eval]
+        counts = confusion_counts(labels_a, called, n_classes)
+        real = confusion_counts(labels_b, classifier.predict(test_b), n_classes)
+        nn_called = pair.train_b_labels[nearest_neighbour_baseline(pair, test_a)]
+        nn = confusion_counts(labels_a, nn_called, n_classes)
+        rows = tuple(range(n_classes))
+        return TranslationConfusion(pair.name, tuple(f"{CLASS_NAMES[c]} sketch" for c in rows), rows, rows, counts,
+                                    real.diag().double() / real.sum(1).clamp_min(1),
+                                    nn.diag().double() / nn.sum(1).clamp_min(1))
+    # sneaker <-> ankle boot: one row per direction, expected = the other class
+    counts = torch.stack([torch.bincount(classifier.predict(translate_batched(model, x, d)), minlength=n_classes)
+                          for x, d in ((test_a, "a2b"), (test_b, "b2a"))])
+    real_rate = torch.tensor([class_rate(classifier, test_b, ANKLE_BOOT), class_rate(classifier, test_a, SNEAKER)],
+                             dtype=torch.float64)
+    return TranslationConfusion(pair.name, (f"{CLASS_NAMES[SNEAKER]} → {CLASS_NAMES[ANKLE_BOOT]}",
+                                            f"{CLASS_NAMES[ANKLE_BOOT]} → {CLASS_NAMES[SNEAKER]}"),
+                                (SNEAKER, ANKLE_BOOT), (ANKLE_BOOT, SNEAKER), counts, real_rate, None)
+
+
+# Issue 6's targets for the shipped image CycleGANs.
+LABEL_PRESERVATION_TARGET = 0.85   # sketch -> garment: classifier's call = the sketch's class
+TARGET_RATE_TARGET = 0.90          # sneaker <-> ankle boot: share called the target class, each way
+CYCLE_L1_TARGET = 0.05             # sneaker <-> ankle boot: cycle L1 per pixel, each domain
+TRANSLATE_MS_TARGET = 100.0        # one uploaded image
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One line of a CycleGAN's scoreboard: a held-out metric (``value``), its baseline where there is one, and
+    the issue's target as text with whether ``value`` meets it (``met`` is ``None`` for a metric without one)."""
+
+    label: str
+    value: float
+    unit: str                    # "%" (value is a share), "ms" or "" (a plain number)
+    baseline: float | None = None
+    baseline_name: str = ""      # what the baseline is: "nearest neighbour", "floor: real vs real"
+    target: str = ""
+    met: bool | None = None
+
+
+def scoreboard(pair: str, metrics: dict[str, Any]) -> list[ScoreRow]:
+    """The held-out metrics of :func:`evaluate_cyclegan` (as a model card states them) for the ``pair``'s
+    scoreboard, each against issue 6's target. Metrics missing from ``metrics`` are left out."""
+    def have(*keys: str) -> bool:
+        return all(isinstance(metrics.get(k), (int, float)) for k in keys)
+
+    rows: list[ScoreRow] = []
+    NN = "nearest neighbour"  # noqa: N806
+    if pair == "sketch":
+        if have("label_preservation"):
+            lp = float(metrics["label_preservation"])
+            rows.append(ScoreRow("label preservation: G(sketch) called the sketch's class", lp, "%",
+                                 metrics.get("label_preservation_nn"), NN, f"≥ {LABEL_PRESERVATION_TARGET:.0%}",
+                                 lp >= LABEL_PRESERVATION_TARGET))
+        if have("label_preservation_real"):
+            rows.append(ScoreRow("the classifier on the true garments (its ceiling)",
+                                 float(metrics["label_preservation_real"]), "%"))
+        if have("l1_to_partner", "l1_to_partner_nn"):
+            l1, nn = float(metrics["l1_to_partner"]), float(metrics["l1_to_partner_nn"])
+            rows.append(ScoreRow("L1 to the true garment, per pixel", l1, "", nn, NN, "below the baseline", l1 < nn))
+        if have("ssim_to_partner"):
+            rows.append(ScoreRow("SSIM to the true garment", float(metrics["ssim_to_partner"]), "",
+                                 metrics.get("ssim_to_partner_nn"), NN))
+        names = {"a": "sketch → garment → sketch", "b": "garment → sketch → garment"}
+        cycle_target = None
+    else:
+        for key, label in (("target_rate_a2b", "sneaker → ankle boot: called an ankle boot"),
+                           ("target_rate_b2a", "ankle boot → sneaker: called a sneaker")):
+            if have(key):
+                rate = float(metrics[key])
+                rows.append(ScoreRow(label, rate, "%", None, "", f"≥ {TARGET_RATE_TARGET:.0%}",
+                                     rate >= TARGET_RATE_TARGET))
+        names = {"a": "sneaker → ankle boot → sneaker", "b": "ankle boot → sneaker → ankle boot"}
+        cycle_target = CYCLE_L1_TARGET
+    for side in ("a", "b"):
+        if have(f"cycle_l1_{side}"):
+            err = float(metrics[f"cycle_l1_{side}"])
+            rows.append(ScoreRow(f"cycle L1 {names[side]}, per pixel", err, "", None, "",
+                                 f"≤ {cycle_target}" if cycle_target else "",
+                                 err <= cycle_target if cycle_target else None))
+    domains = ("garments", "sketches") if pair == "sketch" else ("ankle boots", "sneakers")
+    for side, domain in zip(("b", "a"), domains):
+        if have(f"fid_{side}", f"fid_{side}_floor"):
+            rows.append(ScoreRow(f"FID-FMNIST of the translated {domain} against real test {domain}",
+                                 float(metrics[f"fid_{side}"]), "", float(metrics[f"fid_{side}_floor"]),
+                                 "floor: real training vs test"))
+    if have("translate_ms"):
+        ms = float(metrics["translate_ms"])
+        rows.append(ScoreRow("time to translate one image (one thread, when the card was written)", ms, "ms", None,
+                             "", f"≤ {TRANSLATE_MS_TARGET:.0f} ms", ms <= TRANSLATE_MS_TARGET))
+    return rows
 
 
 def toy_held_out(n: int = TOY_EVAL_N, seed: int = TOY_EVAL_SEED) -> tuple[Tensor, Tensor]:

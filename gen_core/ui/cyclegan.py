@@ -1,5 +1,6 @@
 """CycleGAN tab: translate Fashion-MNIST sketches into garments and sneakers into ankle boots (and back), see the round
-trip and where it fails, and watch a toy CycleGAN on 2-D point clouds with and without cycle consistency.
+trip and where it fails, read the shipped models' held-out scores against issue 6's targets and where each class's
+translations land, and watch a toy CycleGAN on 2-D point clouds with and without cycle consistency.
 
 Every number and image comes from gen_core (``models.cyclegan``, ``data.domains``, ``metrics.translation``) and every
 figure from ``gen_core.viz.cyclegan``; this module validates inputs, calls them and wires Gradio events. The toy run
@@ -27,15 +28,17 @@ from gen_core.data.domains import (EDGE_THRESHOLD, PAIRS, UnpairedSamplers, load
                                    test_source_labels, test_sources, toy_domains)
 from gen_core.data.fashion_mnist import CLASS_NAMES
 from gen_core.hub import WeightsError
-from gen_core.metrics.translation import (TOY_EVAL_N, cycle_error_map, evaluate_toy_cyclegan, l1_per_image,
-                                          toy_held_out, worst_by_cycle_error)
+from gen_core.metrics.translation import (N_PAIRS, TOY_EVAL_N, ScoreRow, cycle_error_map, evaluate_toy_cyclegan,
+                                          l1_per_image, scoreboard, toy_held_out, translation_confusion,
+                                          worst_by_cycle_error)
 from gen_core.models import load_pretrained
 from gen_core.models.cyclegan import (CycleGAN, CycleGAN2D, CycleGAN2DConfig, CycleGANOptim,
                                       cycle_consistency_loss, cyclegan_task)
 from gen_core.threads import seeded
 from gen_core.train.loop import TrainConfig, train
 from gen_core.ui.common import PRETRAINED_DIR, RunDownload, Slider, choice, integer, number, register_run, stop_run
-from gen_core.viz.cyclegan import big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_tile
+from gen_core.viz.cyclegan import (big_image, cycle_curve, cycle_error_heatmap, toy_figure, translation_confusion_figure,
+                                   translation_tile)
 
 PAIR_LABELS = {"sketch": "sketch ↔ garment", "shoes": "sneaker ↔ ankle boot"}
 DIRECTION_LABELS = {"sketch": {"a2b": "sketch → garment", "b2a": "garment → sketch"},
@@ -65,6 +68,16 @@ discriminators, all shrunk to 28×28. The sketches are Sobel edge maps computed 
 training images, the garments are the *other half*: the model never saw a sketch together with its garment.
 """
 
+PER_CLASS_CAPTION = """
+**Reading the per-class panel.** Each row translates the test images of one class (sketch pair: the edge maps of the
+test garments of that class; shoes: each direction) and the Fashion-MNIST classifier names every translation; a cell
+is the share of the row it gave that name, the outlined cell is the right answer. The bars put that share beside the
+nearest-neighbour baseline (the training garment whose own edge map is closest to the sketch) and the classifier's
+accuracy on *real* test garments of the class, which a translation cannot be expected to beat. A sketch keeps the
+outline and loses the texture, so classes that differ mostly inside the outline (pullover, coat, shirt, T-shirt) trade
+places; the counts come from `gen_core.metrics.translation.translation_confusion` on the same test images as the card.
+"""
+
 
 @dataclass
 class Translation:
@@ -91,14 +104,17 @@ class ImageInput(gr.Image):
 class CycleGANModels:
     """The shipped CycleGANs (``pretrained/cyclegan-<pair>``) and the classifier that names translated images."""
 
-    def __init__(self, models: dict[str, CycleGAN], classifier: Any | None) -> None:
+    def __init__(self, models: dict[str, CycleGAN], classifier: Any | None,
+                 card_metrics: dict[str, dict[str, Any]] | None = None) -> None:
         self.models = models
         self.classifier = classifier
+        self.card_metrics = card_metrics or {}   # pair -> the held-out metrics its model card states
 
     @classmethod
     def load(cls, root: Any = PRETRAINED_DIR) -> CycleGANModels:
         """Load whichever pretrained CycleGANs exist (the tab says which are missing)."""
         models: dict[str, CycleGAN] = {}
+        metrics: dict[str, dict[str, Any]] = {}
         for pair in PAIRS:
             try:
                 m = load_pretrained(root / f"cyclegan-{pair}")
@@ -106,11 +122,12 @@ class CycleGANModels:
                 continue
             if isinstance(m, CycleGAN):
                 models[pair] = m
+                metrics[pair] = cards.card_metrics(root / f"cyclegan-{pair}")
         try:
             clf = load_pretrained(root / "fmnist-classifier")
         except (WeightsError, FileNotFoundError, OSError, ValueError):
             clf = None
-        return cls(models, clf)
+        return cls(models, clf, metrics)
 
 
 class CycleGANTab:
@@ -120,6 +137,8 @@ class CycleGANTab:
         self.m = models
         self._galleries: dict[tuple[str, str], tuple[list[tuple[np.ndarray, str]], str]] = {}
         self._gallery_lock = threading.Lock()    # one computation per pair and direction, however many callers
+        self._quality: dict[str, tuple[str, Any]] = {}
+        self._quality_lock = threading.Lock()    # one confusion per pair
         self.page_load: tuple[Any, list[Any], list[Any]] | None = None   # (fn, inputs, outputs) when the page opens
 
     # -- validation --------------------------------------------------------------------------------------------
@@ -239,10 +258,40 @@ class CycleGANTab:
             return self._galleries[key]
 
     def warm_up(self) -> None:
-        """Compute the gallery the page opens on (sketch -> garment, ~5 s on one core), so that the first visitor
-        finds it ready; meant for a background thread once the server is up (see ``gen_core.ui.warm_up_in_background``)."""
+        """Compute the gallery and the per-class panel the page opens on (sketch -> garment, ~5 s and ~10 s on one
+        core), so that the first visitor finds them ready; meant for a background thread once the server is up (see
+        ``gen_core.ui.warm_up_in_background``)."""
         if "sketch" in self.m.models:
             self.gallery("sketch", "a2b")
+            self.quality("sketch")
+
+    def shown(self, pair: Any, direction: Any) -> list[Any]:
+        """What follows the pair and direction below the translation: [gallery, its note, scoreboard, per-class
+        figure] (:meth:`gallery` and :meth:`quality`)."""
+        return [*self.gallery(pair, direction), *self.quality(pair)]
+
+    def quality(self, pair: Any) -> tuple[str, Any]:
+        """The shipped model's held-out scores and where its translations land per class: [scoreboard Markdown
+        (its card's metrics against issue 6's targets), figure of
+        :func:`gen_core.metrics.translation.translation_confusion` on the card's test images]. Computed once per
+        pair (frozen models, fixed test images)."""
+        model = self._model(pair)
+        key = model.config.pair
+        with self._quality_lock:
+            if key not in self._quality:
+                self._quality[key] = self._quality_panel(model)
+            return self._quality[key]
+
+    def _quality_panel(self, model: CycleGAN) -> tuple[str, Any]:
+        pair = model.config.pair
+        metrics = self.m.card_metrics.get(pair, {})
+        n_card = metrics.get("n_test_a")   # the card's test images per domain, so the panel counts the same ones
+        n = int(n_card) if isinstance(n_card, (int, float)) else N_PAIRS
+        text = scoreboard_markdown(pair, scoreboard(pair, metrics), n)
+        if self.m.classifier is None:
+            return text + "\n\n*The Fashion-MNIST classifier (pretrained/fmnist-classifier) is missing.*", None
+        conf = translation_confusion(model, self.m.classifier, n_eval=n)
+        return text, translation_confusion_figure(conf, CLASS_NAMES)
 
     def _gallery(self, model: CycleGAN, direction: str) -> tuple[list[tuple[np.ndarray, str]], str]:
         """Build :meth:`gallery`'s tiles and note for ``model`` in ``direction``."""
@@ -343,6 +392,29 @@ class _ToyRun:
         return [fig, cycle_curve(self.hist["step"], self.hist["cycle"], self.hist["d"], x_max=span), status]
 
 
+def _format(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{100 * value:.4g}%"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:.4f}" if value < 1 else f"{value:.1f}"
+
+
+def scoreboard_markdown(pair: str, rows: list[ScoreRow], n: int) -> str:
+    """The scoreboard of the pair's shipped model as a Markdown table (metric, model, baseline, target)."""
+    if not rows:
+        return f"*The model card of pretrained/cyclegan-{pair} states no held-out metrics.*"
+    where = f"the first {n:,} test pairs" if pair == "sketch" else "all test sneakers and ankle boots"
+    lines = [f"**Held-out scores of `pretrained/cyclegan-{pair}`**, as its model card states them ({where}; "
+             f"`python -m gen_core eval pretrained/cyclegan-{pair} --check` computes them again).", "",
+             "| metric | this model | baseline | target (issue 6) |", "|---|---|---|---|"]
+    for r in rows:
+        base = f"{_format(float(r.baseline), r.unit)} ({r.baseline_name})" if r.baseline is not None else ""
+        verdict = "" if r.met is None else (" ✓ met" if r.met else " ✗ missed")
+        lines.append(f"| {r.label} | {_format(r.value, r.unit)} | {base} | {r.target}{verdict} |")
+    return "\n".join(lines)
+
+
 def _direction_update(pair: Any) -> Any:
     pair = pair if pair in PAIRS else "sketch"
     return gr.update(choices=[(v, k) for k, v in DIRECTION_LABELS[pair].items()], value="a2b")
@@ -391,6 +463,10 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         gallery_note = gr.Markdown("", elem_id="cg-gallery-note")
         gallery = gr.Gallery(label="input | translation | round trip", columns=3, height="auto",
                              object_fit="contain", elem_id="cg-gallery")   # contain: a tile is 3 images wide
+        gr.Markdown("### How well it translates: held-out scores and where each class lands")
+        scores = gr.Markdown("", elem_id="cg-scores")
+        per_class = gr.Plot(None, label="Where the translations land, per class", elem_id="cg-per-class")
+        gr.Markdown(PER_CLASS_CAPTION)
 
         gr.Markdown(
             "### Toy: what cycle consistency changes\nDomain A is a ring of 8 Gaussians, domain B a 3×3 grid of 9 "
@@ -415,16 +491,16 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         session = gr.State({})
         outputs = [out_y, out_back, heat, status]
         first_example = gr.Number(0, visible=False)
-        shown_outputs = [gallery, gallery_note]   # follows the pair and direction, like the examples
+        shown_outputs = [gallery, gallery_note, scores, per_class]   # follow the pair and direction
         if models.models:
-            tab.page_load = (tab.gallery, [pair, direction], shown_outputs)
+            tab.page_load = (tab.shown, [pair, direction], shown_outputs)
         pair.change(_direction_update, pair, direction, api_name=False).then(
             tab.examples, [pair, direction], examples, api_name=False).then(
             tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
-            tab.gallery, [pair, direction], shown_outputs, api_name=False)
+            tab.shown, [pair, direction], shown_outputs, api_name=False)
         direction.change(tab.examples, [pair, direction], examples, api_name=False).then(
             tab.show_example, [pair, direction, first_example], [image, *outputs], api_name=False).then(
-            tab.gallery, [pair, direction], shown_outputs, api_name=False)
+            tab.gallery, [pair, direction], [gallery, gallery_note], api_name=False)
         examples.select(tab.on_select, [pair, direction], [image, *outputs], api_name=False)
         index = gr.Number(visible=False)
         gr.Button("(API) pick example", visible=False).click(
@@ -434,8 +510,10 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
         translate_btn.click(tab.translate_image, [pair, direction, image], outputs,
                             api_name="cyclegan_translate_image")
         draw_btn.click(tab.translate_drawing, [pair, direction, sketch], outputs, api_name="cyclegan_translate_drawing")
-        gr.Button("(API) gallery", visible=False).click(tab.gallery, [pair, direction], shown_outputs,
+        gr.Button("(API) gallery", visible=False).click(tab.gallery, [pair, direction], [gallery, gallery_note],
                                                         api_name="cyclegan_gallery")
+        gr.Button("(API) quality", visible=False).click(tab.quality, pair, [scores, per_class],
+                                                        api_name="cyclegan_quality")
         toy_btn.click(tab.toy_train, [lam, toy_steps, toy_seed, session],
                       [toy_plot, toy_curve, toy_status, toy_download],
                       api_name="cyclegan_toy_train", concurrency_limit=2, concurrency_id="cyclegan-toy")

@@ -1,4 +1,5 @@
-"""Figures of the CycleGAN tab: the per-pixel cycle-error heatmap, the gallery tiles and the toy 2-D translation.
+"""Figures of the CycleGAN tab: the per-pixel cycle-error heatmap, the gallery tiles, where translations land per
+class, and the toy 2-D translation.
 
 Tensors in, plotly figures (or uint8 arrays for image components) out; no Gradio here.
 """
@@ -6,6 +7,7 @@ Tensors in, plotly figures (or uint8 arrays for image components) out; no Gradio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,7 +18,8 @@ from torch import Tensor
 from gen_core.viz.figures import LAYOUT, PALETTE, series_mode, step_axis_range
 from gen_core.viz.images import tile_images, to_uint8
 
-__all__ = ["cycle_error_heatmap", "translation_tile", "toy_figure", "mode_colours", "cycle_curve"]
+__all__ = ["cycle_error_heatmap", "translation_tile", "toy_figure", "mode_colours", "cycle_curve",
+           "translation_confusion_figure"]
 
 
 def cycle_error_heatmap(error: Tensor, title: str = "Cycle error |F(G(x)) - x| per pixel") -> go.Figure:
@@ -95,4 +98,39 @@ def cycle_curve(steps: Sequence[int], cycle: Sequence[float], d_loss: Sequence[f
     fig.update_layout(title="Live run", xaxis_title="step", yaxis_title="loss", **{**LAYOUT, "height": 300})
     if x_max is not None:
         fig.update_xaxes(range=step_axis_range(x_max))
+    return fig
+
+
+def translation_confusion_figure(conf: Any, class_names: Sequence[str]) -> go.Figure:
+    """Two panels of a :class:`gen_core.metrics.translation.TranslationConfusion`. Left: a heatmap, one row per
+    source class (or direction), one column per class the classifier calls the translation, in % of the row, the
+    expected class outlined. Right: per row, the share called the expected class beside the nearest-neighbour
+    baseline's (when there is one) and the classifier's accuracy on real images of that class."""
+    shares = conf.shares.numpy() * 100.0
+    rows = list(conf.row_names)
+    n_rows = len(rows)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.16,
+                        subplot_titles=("classifier's call on the translation (% of the row)",
+                                        "called the expected class (%)"))
+    fig.add_trace(go.Heatmap(z=shares[::-1].tolist(), x=list(class_names), y=rows[::-1], zmin=0, zmax=100,
+                             colorscale="Blues", showscale=False, texttemplate="%{z:.0f}",
+                             hovertemplate="%{y} called %{x}: %{z:.1f}%<extra></extra>"), 1, 1)
+    for r, c in enumerate(conf.expected):   # outline each row's expected cell
+        y = n_rows - 1 - r
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=y - 0.5, y1=y + 0.5, line=dict(color="#d62728", width=2),
+                      row=1, col=1)
+    bars = [("CycleGAN translation", conf.expected_rate, PALETTE[0])]
+    if conf.nn_rate is not None:
+        bars.append(("nearest-neighbour baseline", conf.nn_rate, PALETTE[1]))
+    bars.append(("classifier on real images of the class", conf.real_rate, "#9a9a9a"))
+    for name, rate, colour in bars:
+        values = (rate.numpy()[::-1] * 100.0).tolist()   # plain lists: the JSON keeps the numbers readable
+        fig.add_trace(go.Bar(x=values, y=rows[::-1], orientation="h", name=name, marker_color=colour,
+                             hovertemplate=f"%{{y}}: %{{x:.1f}}% ({name})<extra></extra>"), 1, 2)
+    fig.update_xaxes(title_text="classifier's call", tickangle=-35, row=1, col=1)
+    fig.update_xaxes(range=[max(0.0, float(min(r.min() for _, r, _ in bars)) * 100.0 - 10.0), 100.0], row=1, col=2)
+    fig.update_yaxes(showticklabels=False, row=1, col=2)
+    fig.update_layout(title=f"Where the translations land: {conf.overall:.1%} called the expected class",
+                      barmode="group", bargap=0.25, legend=dict(orientation="h", y=-0.28, x=0.55),
+                      **{**LAYOUT, "height": max(300, 170 + 38 * n_rows), "margin": dict(l=10, r=20, t=70, b=40)})
     return fig
