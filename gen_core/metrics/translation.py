@@ -316,25 +316,29 @@ def scoreboard(pair: str, metrics: dict[str, Any]) -> list[ScoreRow]:
     """The held-out metrics of :func:`evaluate_cyclegan` (as a model card states them) for the ``pair``'s
     scoreboard, each against issue 6's target. Metrics missing from ``metrics`` are left out."""
     def have(*keys: str) -> bool:
-        return all(isinstance(metrics.get(k), (int, float)) for k in keys)
+        return all(isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool) for k in keys)
+
+    def maybe(key: str) -> float | None:
+        return float(metrics[key]) if have(key) else None
 
     rows: list[ScoreRow] = []
-    NN = "nearest neighbour"  # noqa: N806
+    nn_name = "nearest neighbour"
     if pair == "sketch":
         if have("label_preservation"):
             lp = float(metrics["label_preservation"])
             rows.append(ScoreRow("label preservation: G(sketch) called the sketch's class", lp, "%",
-                                 metrics.get("label_preservation_nn"), NN, f"≥ {LABEL_PRESERVATION_TARGET:.0%}",
+                                 maybe("label_preservation_nn"), nn_name, f"≥ {LABEL_PRESERVATION_TARGET:.0%}",
                                  lp >= LABEL_PRESERVATION_TARGET))
         if have("label_preservation_real"):
-            rows.append(ScoreRow("the classifier on the true garments (its ceiling)",
+            rows.append(ScoreRow("the classifier on the true garments (a ceiling for the translations)",
                                  float(metrics["label_preservation_real"]), "%"))
         if have("l1_to_partner", "l1_to_partner_nn"):
             l1, nn = float(metrics["l1_to_partner"]), float(metrics["l1_to_partner_nn"])
-            rows.append(ScoreRow("L1 to the true garment, per pixel", l1, "", nn, NN, "below the baseline", l1 < nn))
+            rows.append(ScoreRow("L1 to the true garment, per pixel", l1, "", nn, nn_name, "below the baseline",
+                                 l1 < nn))
         if have("ssim_to_partner"):
             rows.append(ScoreRow("SSIM to the true garment", float(metrics["ssim_to_partner"]), "",
-                                 metrics.get("ssim_to_partner_nn"), NN))
+                                 maybe("ssim_to_partner_nn"), nn_name))
         names = {"a": "sketch → garment → sketch", "b": "garment → sketch → garment"}
         cycle_target = None
     else:
