@@ -21,7 +21,7 @@ import torch
 from gen_core import cards
 from gen_core.data.toy2d import Ring
 from gen_core.models.bigan import (BIGAN_TEST_N, BiGAN, BiGANConfig, bigan_held_out, bigan_metrics, bigan_ring,
-                                   bigan_snapshot, bigan_task, evaluate_bigan)
+                                   bigan_snapshot, bigan_task)
 from gen_core.theory import divergences as dv
 from gen_core.theory import gumbel as gb
 from gen_core.theory import minimax as mm
@@ -185,7 +185,8 @@ def stop_bigan(session: dict[str, Any] | None) -> None:
 
 def _bigan_run(steps: Any, seed: Any) -> tuple[int, int, Ring, BiGAN, Callable[..., list[Any]]]:
     """Check the controls and build a fresh BiGAN run: (steps, seed, target, model, render), where
-    ``render(step, final="")`` draws the three panels of the model as it is and a status with held-out numbers."""
+    ``render(step, final="", scores=None)`` draws the three panels of the model as it is and a status with held-out
+    numbers, and copies those numbers into ``scores`` when given (so a run's export does not compute them again)."""
     steps = integer(steps, "Steps", *BIGAN_STEPS)
     seed = integer(seed, "Seed", 0, 2**31 - 1)
     target = bigan_ring()
@@ -193,8 +194,10 @@ def _bigan_run(steps: Any, seed: Any) -> tuple[int, int, Ring, BiGAN, Callable[.
         model = BiGAN(BiGANConfig(hidden=64, depth=3, data_scale=2.0))
     x = bigan_held_out()     # the fixed points of models.bigan.evaluate_bigan: the status and the card agree
 
-    def render(step: int, final: str = "") -> list[Any]:
+    def render(step: int, final: str = "", scores: dict[str, float] | None = None) -> list[Any]:
         m = bigan_metrics(model, x)
+        if scores is not None:
+            scores.update(m)
         head = final or f"Training… step {step} / {steps}"
         text = (f"{head}. Held-out ‖G(E(x)) − x‖² = **{m['recon_mse']:.3f}**, ‖E(G(z)) − z‖² = "
                 f"**{m['latent_recon_mse']:.3f}**, ‖mean E(x)‖ = {m['enc_mean_norm']:.3f}, "
@@ -233,13 +236,18 @@ def train_bigan(steps: Any, seed: Any, session: dict[str, Any] | None = None) ->
                    download.frame()]
             return
         elif ev.kind in ("done", "cancelled"):
-            frame = render(ev.step, f"Done: {ev.step} steps" if ev.kind == "done" else f"Stopped at step {ev.step}")
-            yield [*frame, download.offer(_export_bigan(model, seed, steps, ev.step, time.perf_counter() - started))]
+            scores: dict[str, float] = {}
+            frame = render(ev.step, f"Done: {ev.step} steps" if ev.kind == "done" else f"Stopped at step {ev.step}",
+                           scores)
+            wall_time_s = time.perf_counter() - started
+            yield [*frame, download.offer(_export_bigan(model, seed, steps, ev.step, wall_time_s, scores))]
 
 
-def _export_bigan(model: BiGAN, seed: int, steps_asked: int, steps: int, wall_time_s: float) -> Path:
+def _export_bigan(model: BiGAN, seed: int, steps_asked: int, steps: int, wall_time_s: float,
+                  scores: dict[str, float]) -> Path:
     """The run's BiGAN as a zip of a Hub-format folder (:func:`gen_core.cards.export_live_run`) whose card holds
-    :func:`gen_core.models.bigan.evaluate_bigan`: the held-out numbers the status shows."""
+    what :func:`gen_core.models.bigan.evaluate_bigan` gives: ``scores``, the held-out numbers the final status
+    showed (:func:`bigan_metrics` on the :func:`bigan_held_out` points), with their count."""
     settings = {"data": "ring of 8 Gaussians, radius 2, std 0.1", "batch": 256, "learning rate (G, E and D)": 1e-3,
                 "seed": seed, "steps asked": steps_asked}
     note = (f"On the {BIGAN_TEST_N} fixed held-out ring points of gen_core.models.bigan.bigan_held_out: `recon_mse` "
@@ -247,7 +255,8 @@ def _export_bigan(model: BiGAN, seed: int, steps_asked: int, steps: int, wall_ti
             "draws), `enc_mean_norm` and `enc_cov_err` how far E(x) is from the prior in mean and covariance (all 0 "
             "for a perfect BiGAN). `python -m gen_core eval FOLDER --check` recomputes them from the weights.")
     return cards.export_live_run(model, f"bigan-ring-seed{seed}-live", f"gen_core BiGAN on the ring, {steps} steps",
-                                 "Theory tab", settings, steps, wall_time_s, evaluate_bigan(model), note, "bigan2d")
+                                 "Theory tab", settings, steps, wall_time_s,
+                                 {**scores, "n_points": float(BIGAN_TEST_N)}, note, "bigan2d")
 
 
 def _wire(sliders: list[gr.components.Component], fn, outputs: list[gr.components.Component], api_name: str) -> None:
