@@ -24,7 +24,7 @@ from gen_core import cards
 from gen_core.data.domains import prepare_image
 from gen_core.metrics.translation import evaluate_toy_cyclegan
 from gen_core.models import load_pretrained
-from gen_core.ui.cyclegan import CycleGANModels, CycleGANTab
+from gen_core.ui.cyclegan import EXPLAINER, PAIR_LABELS, CycleGANModels, CycleGANTab, explainer
 from tests.conftest import is_hidden_download, stop_after_outputs, unpack_download
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +137,17 @@ def test_warm_up_computes_the_opening_gallery_and_a_per_class_panel_that_agrees_
     real = bars["classifier on real images of the class"].x
     assert len(nn) == len(real) == 10 and all(0 <= v <= 100 for v in [*nn, *real])
     assert f"{100 * card['label_preservation']:.4g}%" in text and "✗ missed" in text and "✓ met" in text
+
+
+@needs_models
+def test_explainer_lists_each_shipped_models_own_settings(tab):
+    """The identity weight and the rest are read from each model's config, so the text follows what ships."""
+    text = explainer(tab.m.models)
+    for pair, model in tab.m.models.items():
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"- **{PAIR_LABELS[pair]}**"))
+        assert f"\\lambda_{{\\rm id}} = {model.config.lambda_identity:g}$" in line
+        assert f"{model.config.channels}-filter generators with {model.config.n_res_blocks} residual blocks" in line
+    assert explainer({}) == EXPLAINER                     # no models, no list
 
 
 @needs_models

@@ -62,11 +62,23 @@ The cycle term keeps each output tied to its own input.
 $$\mathcal L(G, F, D_X, D_Y) = \mathcal L_{\rm GAN}(G, D_Y) + \mathcal L_{\rm GAN}(F, D_X)
   + \lambda\big(\mathbb E_x\|F(G(x)) - x\|_1 + \mathbb E_y\|G(F(y)) - y\|_1\big)$$
 
-Here with least-squares GAN losses, $\lambda = 10$, an identity term $0.5\lambda(\mathbb E_y\|G(y)-y\|_1 +
-\mathbb E_x\|F(x)-x\|_1)$, a pool of 50 past fakes for the discriminators, ResNet generators and PatchGAN
-discriminators, all shrunk to 28×28. The sketches are Sobel edge maps computed by gen_core from *one half* of the
-training images, the garments are the *other half*: the model never saw a sketch together with its garment.
+Here with least-squares GAN losses, an optional identity term $\lambda_{\rm id}\lambda(\mathbb E_y\|G(y)-y\|_1 +
+\mathbb E_x\|F(x)-x\|_1)$ (Zhu et al. use $\lambda_{\rm id} = 0.5$ where colours must be kept), a pool of past
+fakes for the discriminators, ResNet generators and PatchGAN discriminators, all shrunk to 28×28. The sketches are
+Sobel edge maps computed by gen_core from *one half* of the training images, the garments are the *other half*: the
+model never saw a sketch together with its garment.
 """
+
+
+def explainer(models: dict[str, CycleGAN]) -> str:
+    """:data:`EXPLAINER` and, per shipped model, the settings it was trained with (read from its config)."""
+    lines = [f"- **{PAIR_LABELS[pair]}**: $\\lambda = {m.config.lambda_cycle:g}$, identity weight "
+             f"$\\lambda_{{\\rm id}} = {m.config.lambda_identity:g}$"
+             f"{' (off)' if m.config.lambda_identity == 0 else ''}, pool of {m.config.pool_size} fakes, "
+             f"{m.config.channels}-filter generators with {m.config.n_res_blocks} residual blocks"
+             for pair, m in models.items()]
+    return EXPLAINER + ("\nThe shipped models:\n\n" + "\n".join(lines) + "\n" if lines else "")
+
 
 PER_CLASS_CAPTION = """
 **Reading the per-class panel.** Each row translates the test images of one class (sketch pair: the edge maps of the
@@ -429,7 +441,7 @@ def build_tab(models: CycleGANModels | None = None) -> CycleGANTab:
     first = tab.show_example("sketch", "a2b", 0) if "sketch" in models.models else [None] * 4 + [""]
     with gr.Tab("CycleGAN", id="cyclegan"):
         gr.Markdown("## CycleGAN: unpaired translation")
-        gr.Markdown(EXPLAINER, latex_delimiters=LATEX)
+        gr.Markdown(explainer(models.models), latex_delimiters=LATEX)
         if missing:
             gr.Markdown(f"*Missing pretrained models: {', '.join(missing)}.*")
         with gr.Row():
