@@ -42,6 +42,8 @@ SUMMARY = {
 METRIC_NOTES = {
     "label_preservation": "classifier accuracy on G(test sketch) against the source garment's label",
     "label_preservation_nn": "the same for the nearest-neighbour baseline's garment",
+    "label_preservation_all": "label_preservation on every test sketch (the protocol's figure; the others use the first n_pairs)",
+    "n_test_all": "test sketches label_preservation_all is measured on",
     "label_preservation_real": "the classifier's accuracy on the true test garments (ceiling)",
     "l1_to_partner": "mean |G(sketch) - true garment| per pixel on held-out pairs",
     "l1_to_partner_nn": "the same for the nearest-neighbour baseline",

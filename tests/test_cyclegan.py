@@ -443,3 +443,15 @@ def test_scoreboard_against_the_issue_targets():
     assert [r.met for r in shoes] == [True, False, True, False]
     assert scoreboard("shoes", {}) == []
     assert scoreboard("sketch", {"label_preservation": "0.841"}) == []       # a table value (old card): left out
+
+
+def test_scoreboard_judges_the_whole_test_set_when_the_card_has_it():
+    """EVALUATION.md's label preservation is over every test sketch: with it in the card, that row is judged and the
+    first-2,000 figure (the per-class panel's) is shown without a verdict, so a lucky subset cannot pass."""
+    rows = scoreboard("sketch", {"label_preservation_all": 0.842, "n_test_all": 10000.0, "label_preservation": 0.857,
+                                 "label_preservation_nn": 0.8285, "n_pairs": 2000.0})
+    assert [(r.label, r.value, r.target, r.met) for r in rows] == [
+        ("label preservation, all 10,000 test sketches", 0.842, "≥ 85%", False),
+        ("label preservation, the first 2,000 (the per-class panel's)", 0.857, "", None)]
+    assert rows[1].baseline == 0.8285
+    assert scoreboard("sketch", {"label_preservation_all": 0.85, "n_test_all": 10000.0})[0].met is True

@@ -184,6 +184,11 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
     if pair.test_paired:   # sketch -> garment: true partners exist on the test set
         out["label_preservation"] = label_accuracy(classifier, fake_b, pair.test_a_labels[:n_eval])
         out["label_preservation_real"] = label_accuracy(classifier, test_b, pair.test_b_labels[:n_eval])
+        # EVALUATION.md's figure: the whole test set (cheap: one pass of G and the classifier), beside the subset's
+        rest = pair.test_a[n_eval:]
+        fake_all = torch.cat([fake_b, translate_batched(model, rest, "a2b")]) if rest.shape[0] else fake_b
+        out["label_preservation_all"] = label_accuracy(classifier, fake_all, pair.test_a_labels)
+        out["n_test_all"] = float(pair.test_a.shape[0])
         n = min(n_pairs, test_a.shape[0])
         out["l1_to_partner"] = float(l1_per_image(fake_b[:n], test_b[:n]).mean())
         out["ssim_to_partner"] = float(ssim(fake_b[:n], test_b[:n]).mean())
@@ -324,11 +329,19 @@ def scoreboard(pair: str, metrics: dict[str, Any]) -> list[ScoreRow]:
     rows: list[ScoreRow] = []
     nn_name = "nearest neighbour"
     if pair == "sketch":
+        target = f"≥ {LABEL_PRESERVATION_TARGET:.0%}"
+        if have("label_preservation_all", "n_test_all"):   # the protocol's figure (all test sketches) is judged
+            lp_all = float(metrics["label_preservation_all"])
+            rows.append(ScoreRow(f"label preservation, all {metrics['n_test_all']:,.0f} test sketches", lp_all, "%",
+                                 None, "", target, lp_all >= LABEL_PRESERVATION_TARGET))
         if have("label_preservation"):
             lp = float(metrics["label_preservation"])
-            rows.append(ScoreRow("label preservation: G(sketch) called the sketch's class", lp, "%",
-                                 maybe("label_preservation_nn"), nn_name, f"≥ {LABEL_PRESERVATION_TARGET:.0%}",
-                                 lp >= LABEL_PRESERVATION_TARGET))
+            judged = not have("label_preservation_all", "n_test_all")
+            label = "label preservation: G(sketch) called the sketch's class"
+            if not judged and have("n_pairs"):
+                label = f"label preservation, the first {metrics['n_pairs']:,.0f} (the per-class panel's)"
+            rows.append(ScoreRow(label, lp, "%", maybe("label_preservation_nn"), nn_name,
+                                 target if judged else "", (lp >= LABEL_PRESERVATION_TARGET) if judged else None))
         if have("label_preservation_real"):
             rows.append(ScoreRow("the classifier on the true garments (a ceiling for the translations)",
                                  float(metrics["label_preservation_real"]), "%"))
