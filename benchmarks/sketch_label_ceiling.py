@@ -7,7 +7,8 @@ the garment classifier cannot be expected to beat a classifier of the sketches t
 
 Usage: python benchmarks/sketch_label_ceiling.py [--epochs 4] [--threads 1] [--threshold 0.75]
 Measured 2026-12-06 (one thread, the other core busy): 79.7%, 83.6%, 84.4%, 85.0% after epochs 1-4 (first 2,000:
-80.5%, 84.9%, 85.5%, 86.1%), 3 min; the shipped CycleGAN's label preservation is 84.1% on the first 2,000.
+80.5%, 84.9%, 85.5%, 86.1%), 3 min; the CycleGAN shipped then: 84.1% on the first 2,000
+(since 2026-12-08, without the identity term: 85.7% on the first 2,000, 84.2% on all 10,000).
 Other edge thresholds (``--threshold``, 2026-12-06), after 4 epochs on all 10,000 (first 2,000): 0.3 85.6% (87.1%),
 0.5 84.5% (85.8%), 1.2 84.4% (86.6%), 1.6 83.2% (84.8%).
 Longer (2026-12-07, ``--epochs 16``, one thread, 8 min): 79.7, 83.6, 84.4, 85.0, 85.7, 86.2, 86.2, 86.6, 87.0, 86.8,
