@@ -130,7 +130,7 @@ def test_warm_up_computes_the_opening_gallery_and_a_per_class_panel_that_agrees_
     assert fresh.quality("sketch") is fresh._quality["sketch"]
     card = cards.card_metrics(ROOT / "pretrained" / "cyclegan-sketch")
     # the confusion counts the card's own test images: its diagonal share is the card's label preservation
-    assert f"{card['label_preservation']:.1%} called the expected class" in fig.layout.title.text
+    assert f"{card['label_preservation']:.1%} called the expected class (2,000 test images)" in fig.layout.title.text
     heat, bars = fig.data[0], {t.name: t for t in fig.data[1:]}
     assert np.allclose(np.asarray(heat.z).sum(1), 100.0)
     nn = bars["nearest-neighbour baseline"].x

@@ -130,7 +130,9 @@ def translation_confusion_figure(conf: Any, class_names: Sequence[str]) -> go.Fi
     fig.update_xaxes(title_text="classifier's call", tickangle=-35, row=1, col=1)
     fig.update_xaxes(range=[max(0.0, float(min(r.min() for _, r, _ in bars)) * 100.0 - 10.0), 100.0], row=1, col=2)
     fig.update_yaxes(showticklabels=False, row=1, col=2)
-    fig.update_layout(title=f"Where the translations land: {conf.overall:.1%} called the expected class",
+    n = int(conf.counts.sum())
+    fig.update_layout(title=f"Where the translations land: {conf.overall:.1%} called the expected class "
+                            f"({n:,} test images)",
                       barmode="group", bargap=0.25, legend=dict(orientation="h", y=-0.28, x=0.55),
                       **{**LAYOUT, "height": max(300, 170 + 38 * n_rows), "margin": dict(l=10, r=20, t=70, b=40)})
     return fig
