@@ -164,7 +164,8 @@ def evaluate_cyclegan(model: Any, classifier: Any, pair: DomainPair | None = Non
                       n_eval: int = N_PAIRS) -> dict[str, float]:
     """Every held-out metric of issue 6 for a CycleGAN trained on ``model.config.pair`` (see the CLI's card notes),
     on the first ``n_eval`` test images of each domain (all 1,000 of a shoe class; 2,000 of the 10,000 sketch pairs
-    by default, which keeps the evaluation to minutes on a busy 2-core CPU)."""
+    by default, which keeps the evaluation to minutes on a busy 2-core CPU), and ``label_preservation_all``: label
+    preservation over *every* test sketch, EVALUATION.md's figure and the one the target is judged on."""
     model.eval()
     classifier.eval()
     pair = pair or load_domain_pair(model.config.pair, threshold=model.config.edge_threshold)
